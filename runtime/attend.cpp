@@ -1,0 +1,242 @@
+// The decode step and prefill: store the new token's key and value, attend over the held
+// ones, and run a compression event first when the layer is full.
+#include <cmath>
+#include <cstring>
+
+#include "arch/rope.h"
+#include "runtime/session.h"
+
+using namespace amskv;
+
+namespace {
+
+bool valid(const amskv_session* s) { return s && s->magic == kSessionMagic; }
+
+bool all_finite(const float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return false;
+  return true;
+}
+
+// Argument checks shared by attend and prefill. Nothing is modified before they pass.
+amskv_status check_call(amskv_session* s, int layer, int32_t pos0, int n_tokens, const float* q,
+                        const float* k, const float* v, const float* out) {
+  if (!q || !k || !v || !out) {
+    format_error(s->error, "%s is NULL", !q ? "q" : !k ? "k" : !v ? "v" : "out");
+    return AMSKV_E_NULL;
+  }
+  if (layer < 0 || layer >= s->geo.n_layers) {
+    format_error(s->error, "layer %d out of range [0, %d)", layer, s->geo.n_layers);
+    return AMSKV_E_RANGE;
+  }
+  if (n_tokens < 1) {
+    format_error(s->error, "n_tokens must be >= 1, got %d", n_tokens);
+    return AMSKV_E_INVALID;
+  }
+  const LayerState& ls = s->layers[layer];
+  if (pos0 < 0 || pos0 <= ls.last_pos || pos0 > INT32_MAX - (n_tokens - 1)) {
+    format_error(s->error,
+                 "layer %d: position %d must be >= 0 and after the last one (%d), and the "
+                 "%d tokens' positions must fit in int32",
+                 layer, pos0, ls.last_pos, n_tokens);
+    return AMSKV_E_POSITION;
+  }
+  const size_t d = (size_t)s->geo.head_dim, n = (size_t)n_tokens;
+  const char* bad = !all_finite(q, n * s->geo.n_q_heads * d)    ? "q"
+                    : !all_finite(k, n * s->geo.n_kv_heads * d) ? "k"
+                    : !all_finite(v, n * s->geo.n_kv_heads * d) ? "v"
+                                                                : nullptr;
+  if (bad) {
+    format_error(s->error, "layer %d: %s holds NaN or Inf", layer, bad);
+    return AMSKV_E_NONFINITE;
+  }
+  if (s->policy.kind == PolicyKind::kFull && ls.n_tokens + n_tokens > s->capacity) {
+    format_error(s->error,
+                 "layer %d is full: it holds %d of %d tokens and policy 'full' evicts nothing "
+                 "(%d more requested); raise the budget or choose an eviction policy",
+                 layer, ls.n_tokens, s->capacity, n_tokens);
+    return AMSKV_E_FULL;
+  }
+  return AMSKV_OK;
+}
+
+void rope_table_for(const amskv_session* s, int32_t pos, float* table) {
+  if (s->rope_style == AMSKV_ROPE_NONE) return;
+  rope_table(s->rope_style == AMSKV_ROPE_NEOX, pos, (const double*)(s->base + s->layout.rope_freqs),
+             s->geo.head_dim, table);
+}
+
+void apply_rope(const amskv_session* s, float* x, int n_heads, const float* table) {
+  if (s->rope_style == AMSKV_ROPE_NORMAL)
+    s->kern->rope_normal(x, n_heads, s->geo.head_dim, table);
+  else if (s->rope_style == AMSKV_ROPE_NEOX)
+    s->kern->rope_neox(x, n_heads, s->geo.head_dim, table);
+}
+
+// Converts one row into storage slot `slot` of (layer, h).
+void store_row(amskv_session* s, int layer, int h, int slot, const float* row, bool is_key) {
+  const int d = s->geo.head_dim;
+  char* base = is_key ? keys_at(s, layer, h) : values_at(s, layer, h);
+  switch (s->geo.dtype) {
+    case AMSKV_F32:
+      std::memcpy(base + (size_t)slot * d * 4, row, (size_t)d * 4);
+      break;
+    case AMSKV_F16:
+      s->kern->to_f16(row, (uint16_t*)base + (size_t)slot * d, d);
+      break;
+    default: {
+      float* scales = is_key ? key_scales_at(s, layer, h) : value_scales_at(s, layer, h);
+      scales[slot] = s->kern->to_q8(row, (int8_t*)base + (size_t)slot * d, d);
+    }
+  }
+}
+
+// Stores one token's keys and values (all KV heads) at `slot`, rotating the keys with
+// `table` (the token's RoPE table). Uses thread 0's key scratch.
+void store_token(amskv_session* s, int layer, int slot, int32_t pos, const float* k,
+                 const float* v, const float* table) {
+  const int d = s->geo.head_dim;
+  float* krow = (float*)(thread_scratch(s, 0) + s->scratch.k);
+  for (int h = 0; h < s->geo.n_kv_heads; ++h) {
+    std::memcpy(krow, k + (size_t)h * d, (size_t)d * 4);
+    apply_rope(s, krow, 1, table);
+    store_row(s, layer, h, slot, krow, true);
+    store_row(s, layer, h, slot, v + (size_t)h * d, false);
+    positions_at(s, layer, h)[slot] = pos;
+  }
+}
+
+// Attention of KV head h's query group over the first n_keys held tokens.
+// q: the token's [n_q_heads][d] queries; out: its [n_q_heads][d] output; table: the token's
+// RoPE table.
+void attend_group(amskv_session* s, int layer, int h, int n_keys, const float* q, float* out,
+                  const float* table, int thread) {
+  const int d = s->geo.head_dim, G = s->group;
+  char* scratch = thread_scratch(s, thread);
+  float* scores = (float*)(scratch + s->scratch.scores);
+  float* qg = (float*)(scratch + s->scratch.q);
+  const float scale = 1.f / std::sqrt((float)d);
+  const float* src = q + (size_t)h * G * d;
+  for (int i = 0; i < G * d; ++i) qg[i] = src[i] * scale;
+  apply_rope(s, qg, G, table);
+  const Kernels& kn = *s->kern;
+  const int ld = s->capacity;
+  const char* K = keys_at(s, layer, h);
+  const char* V = values_at(s, layer, h);
+  float* o = out + (size_t)h * G * d;
+  switch (s->geo.dtype) {
+    case AMSKV_F32:
+      kn.qk_f32(qg, G, (const float*)K, n_keys, d, scores, ld);
+      break;
+    case AMSKV_F16:
+      kn.qk_f16(qg, G, (const uint16_t*)K, n_keys, d, scores, ld);
+      break;
+    default:
+      kn.qk_q8(qg, G, (const int8_t*)K, key_scales_at(s, layer, h), n_keys, d, scores, ld);
+  }
+  for (int g = 0; g < G; ++g) kn.softmax(scores + (size_t)g * ld, n_keys);
+  switch (s->geo.dtype) {
+    case AMSKV_F32:
+      kn.av_f32(scores, G, ld, (const float*)V, n_keys, d, o);
+      break;
+    case AMSKV_F16:
+      kn.av_f16(scores, G, ld, (const uint16_t*)V, n_keys, d, o);
+      break;
+    default:
+      kn.av_q8(scores, G, ld, (const int8_t*)V, value_scales_at(s, layer, h), n_keys, d, o);
+  }
+}
+
+// A compression event: every KV head of the layer keeps `target` tokens, moved to the
+// front of its storage in position order.
+void compress_layer(amskv_session* s, int layer) {
+  LayerState& ls = s->layers[layer];
+  const int n = ls.n_tokens, keep = s->target;
+  const size_t row = (size_t)s->geo.head_dim * dtype_bytes(s->geo.dtype);
+  parallel_for(s, s->geo.n_kv_heads, [&](int h, int thread) {
+    int32_t* kept = (int32_t*)(thread_scratch(s, thread) + s->scratch.kept);
+    policy_select_streaming(s->policy, n, keep, kept);
+    const Kernels& kn = *s->kern;
+    kn.gather_rows(keys_at(s, layer, h), row, kept, keep);
+    kn.gather_rows(values_at(s, layer, h), row, kept, keep);
+    if (s->geo.dtype == AMSKV_Q8) {
+      kn.gather_rows(key_scales_at(s, layer, h), 4, kept, keep);
+      kn.gather_rows(value_scales_at(s, layer, h), 4, kept, keep);
+    }
+    kn.gather_rows(positions_at(s, layer, h), 4, kept, keep);
+  });
+  ls.n_tokens = keep;
+  s->events++;
+  s->tokens_evicted += (uint64_t)(n - keep);
+}
+
+}  // namespace
+
+extern "C" {
+
+amskv_status amskv_attend(amskv_session* s, int layer, int32_t pos, const float* q,
+                          const float* k, const float* v, float* out) {
+  if (!valid(s)) {
+    set_thread_error("session is NULL or destroyed");
+    return AMSKV_E_NULL;
+  }
+  amskv_status st = check_call(s, layer, pos, 1, q, k, v, out);
+  if (st != AMSKV_OK) return st;
+  LayerState& ls = s->layers[layer];
+  if (ls.n_tokens == s->capacity) compress_layer(s, layer);
+  // One RoPE table for the token, shared read-only by every head and thread.
+  float* table = (float*)(thread_scratch(s, 0) + s->scratch.rope);
+  rope_table_for(s, pos, table);
+  store_token(s, layer, ls.n_tokens, pos, k, v, table);
+  ls.n_tokens++;
+  ls.last_pos = pos;
+  s->tokens_seen++;
+  const int n_keys = ls.n_tokens;
+  parallel_for(s, s->geo.n_kv_heads, [&](int h, int thread) {
+    attend_group(s, layer, h, n_keys, q, out, table, thread);
+  });
+  return AMSKV_OK;
+}
+
+amskv_status amskv_prefill(amskv_session* s, int layer, int32_t pos0, int n_tokens,
+                           const float* q, const float* k, const float* v, float* out) {
+  if (!valid(s)) {
+    set_thread_error("session is NULL or destroyed");
+    return AMSKV_E_NULL;
+  }
+  amskv_status st = check_call(s, layer, pos0, n_tokens, q, k, v, out);
+  if (st != AMSKV_OK) return st;
+  LayerState& ls = s->layers[layer];
+  const size_t d = (size_t)s->geo.head_dim;
+  const size_t q_stride = s->geo.n_q_heads * d, kv_stride = s->geo.n_kv_heads * d;
+  // Chunks fill the free space; a full layer is compressed between chunks, so a prompt of
+  // any length fits the budget.
+  for (int done = 0; done < n_tokens;) {
+    if (ls.n_tokens == s->capacity) compress_layer(s, layer);
+    const int free = s->capacity - ls.n_tokens;
+    const int chunk = n_tokens - done < free ? n_tokens - done : free;
+    const int held = ls.n_tokens;
+    float* table0 = (float*)(thread_scratch(s, 0) + s->scratch.rope);
+    for (int t = 0; t < chunk; ++t) {
+      rope_table_for(s, pos0 + done + t, table0);
+      store_token(s, layer, held + t, pos0 + done + t, k + (done + t) * kv_stride,
+                  v + (done + t) * kv_stride, table0);
+    }
+    // Causal: token t of the chunk sees the held tokens and chunk tokens 0..t.
+    const int n_kv = s->geo.n_kv_heads;
+    parallel_for(s, chunk * n_kv, [&](int item, int thread) {
+      const int t = item / n_kv, h = item % n_kv;
+      float* table = (float*)(thread_scratch(s, thread) + s->scratch.rope);
+      rope_table_for(s, pos0 + done + t, table);
+      attend_group(s, layer, h, held + t + 1, q + (done + t) * q_stride,
+                   out + (done + t) * q_stride, table, thread);
+    });
+    ls.n_tokens = held + chunk;
+    ls.last_pos = pos0 + done + chunk - 1;
+    s->tokens_seen += (uint64_t)chunk;
+    done += chunk;
+  }
+  return AMSKV_OK;
+}
+
+}  // extern "C"

@@ -1,0 +1,171 @@
+/* amskv: decode attention for language models inside a fixed KV-cache byte budget.
+ *
+ * One session holds the KV cache of every layer of one sequence in a single block of
+ * memory sized at creation. After creation nothing is allocated: attend, prefill and
+ * eviction work inside that block.
+ *
+ * Threads: sessions are independent and may be used from different threads at once; one
+ * session must be used by one thread at a time.
+ *
+ * Errors: every call that can fail returns an amskv_status. A rejected call leaves the
+ * session exactly as it was; amskv_last_error() says why. */
+#ifndef AMSKV_AMSKV_H
+#define AMSKV_AMSKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AMSKV_VERSION_MAJOR 0
+#define AMSKV_VERSION_MINOR 1
+#define AMSKV_VERSION_PATCH 0
+
+typedef enum amskv_status {
+  AMSKV_OK = 0,
+  AMSKV_E_NULL = 1,        /* a required pointer is NULL */
+  AMSKV_E_INVALID = 2,     /* an argument or config field is out of its range */
+  AMSKV_E_RANGE = 3,       /* layer index out of range */
+  AMSKV_E_POSITION = 4,    /* positions must strictly increase within a layer */
+  AMSKV_E_NONFINITE = 5,   /* NaN or Inf in q, k or v */
+  AMSKV_E_BUDGET = 6,      /* the byte budget is too small for this config */
+  AMSKV_E_FULL = 7,        /* policy "full" and the layer has no room left */
+  AMSKV_E_POLICY = 8,      /* unknown policy or bad policy option */
+  AMSKV_E_UNSUPPORTED = 9, /* head_dim or ISA not supported here */
+  AMSKV_E_WORKSPACE = 10   /* caller workspace too small */
+} amskv_status;
+
+typedef enum amskv_dtype { AMSKV_F32 = 0, AMSKV_F16 = 1, AMSKV_Q8 = 2 } amskv_dtype;
+
+/* RoPE applied inside amskv at each token's absolute position. NORMAL rotates adjacent
+ * pairs (2i, 2i+1) as llama GGUF files expect; NEOX rotates (i, i + head_dim/2); NONE
+ * means the caller already rotated q and k. */
+typedef enum amskv_rope_style {
+  AMSKV_ROPE_NORMAL = 0,
+  AMSKV_ROPE_NEOX = 1,
+  AMSKV_ROPE_NONE = 2
+} amskv_rope_style;
+
+typedef struct amskv_config {
+  int n_layers;
+  int n_q_heads;  /* a multiple of n_kv_heads (GQA) */
+  int n_kv_heads;
+  int head_dim;   /* a multiple of 8 in [32, 256] */
+  amskv_dtype kv_dtype;
+  float rope_theta;
+  amskv_rope_style rope_style;
+  const char* policy; /* "full", "streaming", ... with ",key=value" options; copied at creation */
+  int n_threads;      /* OpenMP threads for one call; 1 runs without any thread pool */
+  int interval;       /* tokens between compression events per layer; 0 = automatic */
+} amskv_config;
+
+typedef struct amskv_stats {
+  size_t budget_bytes;   /* the budget given at creation */
+  size_t bytes_used;     /* bytes of the block the session occupies (<= budget_bytes) */
+  size_t kv_bytes;       /* of which: keys and values of every layer at capacity */
+  int capacity_tokens;   /* tokens per KV head per layer the budget holds */
+  int target_tokens;     /* tokens a layer holds right after a compression event */
+  uint64_t events;       /* compression events, all layers */
+  uint64_t tokens_seen;  /* tokens attended, all layers */
+  uint64_t tokens_evicted; /* tokens dropped by events, summed over layers (per KV head) */
+  const char* isa;       /* kernel variant in use: "ref", "avx2", "avx512", "neon" */
+} amskv_stats;
+
+typedef struct amskv_session amskv_session;
+
+amskv_config amskv_config_default(void);
+
+/* Bytes a session takes for this config under this budget: the largest block of at most
+ * `budget` bytes that the session would carve; 0 if the budget is too small or the config
+ * is invalid (amskv_last_error(NULL) says which). */
+size_t amskv_session_bytes(const amskv_config* config, size_t budget);
+
+/* Takes one block of amskv_session_bytes(config, budget) bytes from the heap. */
+amskv_status amskv_session_create(const amskv_config* config, size_t budget,
+                                  amskv_session** out);
+
+/* Uses the caller's block (e.g. a static array): no heap at all. `mem` must be aligned to
+ * 64 bytes; the session lives in it until amskv_session_destroy. */
+amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size_t bytes,
+                                     amskv_session** out);
+
+void amskv_session_destroy(amskv_session* session);
+
+/* Decode one token of one layer. q: [n_q_heads][head_dim], k and v: [n_kv_heads][head_dim],
+ * out: [n_q_heads][head_dim]. `pos` is the token's absolute position. */
+amskv_status amskv_attend(amskv_session* session, int layer, int32_t pos, const float* q,
+                          const float* k, const float* v, float* out);
+
+/* n_tokens tokens of one layer at positions pos0, pos0+1, ... with causal attention.
+ * q and out: [n_tokens][n_q_heads][head_dim]; k and v: [n_tokens][n_kv_heads][head_dim]. */
+amskv_status amskv_prefill(amskv_session* session, int layer, int32_t pos0, int n_tokens,
+                           const float* q, const float* k, const float* v, float* out);
+
+amskv_status amskv_get_stats(const amskv_session* session, amskv_stats* out);
+
+/* Tokens layer `layer` holds now (per KV head); -1 for a bad session or layer. */
+int amskv_layer_tokens(const amskv_session* session, int layer);
+
+const char* amskv_status_string(amskv_status status);
+
+/* Why the last call on this session failed; with NULL, why the last session-less call of
+ * this thread failed (create, session_bytes, set_isa, ams_select). Never NULL. */
+const char* amskv_last_error(const amskv_session* session);
+
+/* Kernel variants: "ref" (scalar reference), "avx2", "avx512", "neon". The best variant the
+ * CPU runs is chosen once; the environment variable AMSKV_ISA or this call forces another
+ * for sessions created afterwards. Forcing one the CPU (or this build) lacks fails with
+ * AMSKV_E_UNSUPPORTED. NULL or "auto" returns to the best. */
+amskv_status amskv_set_isa(const char* name);
+const char* amskv_active_isa(void);
+int amskv_isa_available(const char* name);
+
+/* ---- AMS selection alone, for engines that bring their own attention ---------------- */
+
+typedef enum amskv_segmenter {
+  AMSKV_SEG_MASS = 0,  /* cut at cumulative-mass steps of segment_mass (the reference) */
+  AMSKV_SEG_FIXED = 1, /* fixed-length segments of fixed_seg_len (ablation) */
+  AMSKV_SEG_VALLEY = 2 /* cut at local minima of the smoothed mass (extension) */
+} amskv_segmenter;
+
+typedef struct amskv_ams_params {
+  float segment_mass;       /* 0.02 */
+  int min_seg_len;          /* 32 */
+  int max_seg_len;          /* 1024 */
+  int min_keep_per_segment; /* 8 */
+  int n_sink;               /* 4 */
+  int always_keep_last;     /* 32 */
+  int use_credit;           /* 1 */
+  float credit_decay;       /* 0.8 */
+  float mix_beta;           /* 0.7 */
+  int use_mass;             /* 1; 0 shares the remainder equally (ablation "no mass") */
+  amskv_segmenter segmenter; /* AMSKV_SEG_MASS */
+  int fixed_seg_len;        /* 128, for AMSKV_SEG_FIXED */
+} amskv_ams_params;
+
+amskv_ams_params amskv_ams_params_default(void);
+
+/* Scratch amskv_ams_select_ws needs for n_tokens tokens. */
+size_t amskv_ams_workspace_bytes(int n_tokens);
+
+/* Steps 2 to 8 of AMS for one KV head. window_scores and select_scores: n_tokens each.
+ * credit: NULL when p->use_credit is 0; else n_tokens values on entry (zeros for tokens new
+ * since the last event) and the credit of the kept tokens, in kept order, on return.
+ * kept: receives exactly n_keep ascending positions. */
+amskv_status amskv_ams_select_ws(const amskv_ams_params* p, const float* window_scores,
+                                 const float* select_scores, float* credit, int n_tokens,
+                                 int n_keep, int32_t* kept, void* workspace,
+                                 size_t workspace_bytes);
+
+/* The same with scratch on the stack, for n_tokens <= AMSKV_AMS_STACK_TOKENS. */
+#define AMSKV_AMS_STACK_TOKENS 4096
+amskv_status amskv_ams_select(const amskv_ams_params* p, const float* window_scores,
+                              const float* select_scores, float* credit, int n_tokens,
+                              int n_keep, int32_t* kept);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AMSKV_AMSKV_H */

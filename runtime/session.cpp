@@ -1,0 +1,286 @@
+// Session lifetime, sizing, stats and errors: the C API around the arena.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "arch/rope.h"
+#include "runtime/session.h"
+
+using namespace amskv;
+
+namespace {
+
+constexpr size_t kHeaderBytes = sizeof(amskv_session);
+
+// Checks the config and parses its policy; on failure sets the thread error.
+bool check_config(const amskv_config* c, Geometry* geo, Policy* policy,
+                  amskv_status* status) {
+  *status = AMSKV_E_INVALID;
+  if (!c) {
+    *status = AMSKV_E_NULL;
+    set_thread_error("config is NULL");
+    return false;
+  }
+  if (c->n_layers < 1 || c->n_layers > 4096) {
+    set_thread_error("n_layers must be in [1, 4096], got %d", c->n_layers);
+    return false;
+  }
+  if (c->n_kv_heads < 1 || c->n_kv_heads > 1024 || c->n_q_heads < 1 || c->n_q_heads > 4096) {
+    set_thread_error("n_kv_heads must be in [1, 1024] and n_q_heads in [1, 4096], got %d and %d",
+                     c->n_kv_heads, c->n_q_heads);
+    return false;
+  }
+  if (c->n_q_heads % c->n_kv_heads != 0) {
+    set_thread_error("n_q_heads (%d) must be a multiple of n_kv_heads (%d)", c->n_q_heads,
+                     c->n_kv_heads);
+    return false;
+  }
+  if (c->head_dim < 32 || c->head_dim > 256 || c->head_dim % 8 != 0) {
+    *status = AMSKV_E_UNSUPPORTED;
+    set_thread_error("head_dim %d is not supported: use a multiple of 8 in [32, 256]",
+                     c->head_dim);
+    return false;
+  }
+  if (c->kv_dtype != AMSKV_F32 && c->kv_dtype != AMSKV_F16 && c->kv_dtype != AMSKV_Q8) {
+    set_thread_error("kv_dtype %d is not one of AMSKV_F32, AMSKV_F16, AMSKV_Q8", (int)c->kv_dtype);
+    return false;
+  }
+  if (c->rope_style != AMSKV_ROPE_NORMAL && c->rope_style != AMSKV_ROPE_NEOX &&
+      c->rope_style != AMSKV_ROPE_NONE) {
+    set_thread_error("rope_style %d is not one of NORMAL, NEOX, NONE", (int)c->rope_style);
+    return false;
+  }
+  if (c->rope_style != AMSKV_ROPE_NONE && !(c->rope_theta > 0.f && c->rope_theta < 1e12f)) {
+    set_thread_error("rope_theta must be a positive finite number, got %g", c->rope_theta);
+    return false;
+  }
+  if (c->n_threads < 1 || c->n_threads > 256) {
+    set_thread_error("n_threads must be in [1, 256], got %d", c->n_threads);
+    return false;
+  }
+  if (c->interval < 0) {
+    set_thread_error("interval must be >= 0 (0 = automatic), got %d", c->interval);
+    return false;
+  }
+  char err[kErrorBytes];
+  if (!policy_parse(c->policy, policy, err)) {
+    *status = AMSKV_E_POLICY;
+    set_thread_error("%s", err);
+    return false;
+  }
+  *geo = Geometry{c->n_layers, c->n_q_heads, c->n_kv_heads, c->head_dim, (int)c->kv_dtype,
+                  c->n_threads};
+  return true;
+}
+
+// The layout for `budget`: largest capacity that fits, checked against the policy.
+bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy,
+          ArenaLayout* layout, int* interval, amskv_status* status) {
+  if (!check_config(c, geo, policy, status)) return false;
+  const int min_cap = policy_min_capacity(*policy);
+  const int cap = arena_capacity_for(*geo, kHeaderBytes, budget, kMaxCapacity);
+  if (cap < min_cap) {
+    ArenaLayout need;
+    arena_layout(*geo, min_cap, kHeaderBytes, &need);
+    *status = AMSKV_E_BUDGET;
+    set_thread_error(
+        "budget of %zu bytes is too small: policy '%s' needs at least %d tokens per layer, "
+        "which takes %zu bytes for this config",
+        budget, c->policy, min_cap, need.total);
+    return false;
+  }
+  arena_layout(*geo, cap, kHeaderBytes, layout);
+  const int room = cap - policy_must_keep(*policy);
+  *interval = c->interval ? c->interval : policy_default_interval(*policy, cap);
+  if (policy->kind != PolicyKind::kFull && (*interval < 1 || *interval > room)) {
+    *status = AMSKV_E_INVALID;
+    set_thread_error("interval %d does not fit: capacity %d minus %d must-keep tokens allows "
+                     "1 to %d",
+                     *interval, cap, policy_must_keep(*policy), room);
+    return false;
+  }
+  *status = AMSKV_OK;
+  return true;
+}
+
+bool valid(const amskv_session* s) { return s && s->magic == kSessionMagic; }
+
+}  // namespace
+
+extern "C" {
+
+amskv_config amskv_config_default(void) {
+  amskv_config c;
+  c.n_layers = 1;
+  c.n_q_heads = 1;
+  c.n_kv_heads = 1;
+  c.head_dim = 64;
+  c.kv_dtype = AMSKV_F16;
+  c.rope_theta = 10000.f;
+  c.rope_style = AMSKV_ROPE_NORMAL;
+  c.policy = "streaming";
+  c.n_threads = 1;
+  c.interval = 0;
+  return c;
+}
+
+size_t amskv_session_bytes(const amskv_config* config, size_t budget) {
+  Geometry geo;
+  Policy policy;
+  ArenaLayout layout;
+  int interval;
+  amskv_status st;
+  return plan(config, budget, &geo, &policy, &layout, &interval, &st) ? layout.total : 0;
+}
+
+amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size_t bytes,
+                                     amskv_session** out) {
+  if (!out || !mem) {
+    set_thread_error("%s is NULL", out ? "mem" : "out");
+    return AMSKV_E_NULL;
+  }
+  if ((uintptr_t)mem % 64 != 0) {
+    set_thread_error("mem must be aligned to 64 bytes");
+    return AMSKV_E_INVALID;
+  }
+  Geometry geo;
+  Policy policy;
+  ArenaLayout layout;
+  int interval;
+  amskv_status st;
+  if (!plan(config, bytes, &geo, &policy, &layout, &interval, &st)) return st;
+  const Kernels* kern = active_kernels();
+  if (!kern) {
+    set_thread_error("AMSKV_ISA='%s' names a kernel variant this CPU or build cannot run",
+                     getenv("AMSKV_ISA"));
+    return AMSKV_E_UNSUPPORTED;
+  }
+  char* base = (char*)mem;
+  amskv_session* s = new (base + layout.header) amskv_session();
+  s->magic = kSessionMagic;
+  s->owns_block = false;
+  s->geo = geo;
+  s->policy = policy;
+  s->kern = kern;
+  s->layout = layout;
+  s->scratch = thread_scratch_layout(geo, layout.capacity);
+  s->group = geo.n_q_heads / geo.n_kv_heads;
+  s->capacity = layout.capacity;
+  s->target = policy.kind == PolicyKind::kFull ? layout.capacity : layout.capacity - interval;
+  s->rope_theta = config->rope_theta;
+  s->rope_style = config->rope_style;
+  s->budget = bytes;
+  s->base = base;
+  s->layers = (LayerState*)(base + layout.layers);
+  for (int l = 0; l < geo.n_layers; ++l) s->layers[l] = LayerState{0, -1, 0};
+  if (config->rope_style != AMSKV_ROPE_NONE)
+    rope_inv_freq(config->rope_theta, geo.head_dim, (double*)(base + layout.rope_freqs));
+  s->error[0] = 0;
+  // The OpenMP runtime builds its thread pool and work-share state on the heap, once per
+  // process, on first use: run the same construct now so attend and prefill never
+  // allocate. A one-thread session touches no pool at all.
+  parallel_for(s, geo.n_threads, [](int, int) {});
+  *out = s;
+  return AMSKV_OK;
+}
+
+amskv_status amskv_session_create(const amskv_config* config, size_t budget,
+                                  amskv_session** out) {
+  if (!out) {
+    set_thread_error("out is NULL");
+    return AMSKV_E_NULL;
+  }
+  const size_t bytes = amskv_session_bytes(config, budget);
+  if (bytes == 0) {
+    Geometry geo;
+    Policy policy;
+    ArenaLayout layout;
+    int interval;
+    amskv_status st;
+    plan(config, budget, &geo, &policy, &layout, &interval, &st);  // status + message again
+    return st;
+  }
+  void* mem = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!mem) {
+    set_thread_error("could not allocate %zu bytes", bytes);
+    return AMSKV_E_BUDGET;
+  }
+  amskv_status st = amskv_session_create_in(config, mem, bytes, out);
+  if (st != AMSKV_OK) {
+    std::free(mem);
+    return st;
+  }
+  (*out)->owns_block = true;
+  (*out)->budget = budget;
+  return AMSKV_OK;
+}
+
+void amskv_session_destroy(amskv_session* s) {
+  if (!valid(s)) return;
+  const bool owns = s->owns_block;
+  void* block = s->base;
+  s->magic = 0;
+  s->~amskv_session();
+  if (owns) std::free(block);
+}
+
+amskv_status amskv_get_stats(const amskv_session* s, amskv_stats* out) {
+  if (!valid(s) || !out) {
+    set_thread_error("%s", valid(s) ? "stats output is NULL" : "session is NULL or destroyed");
+    return AMSKV_E_NULL;
+  }
+  amskv_stats st;
+  st.budget_bytes = s->budget;
+  st.bytes_used = s->layout.total;
+  st.kv_bytes = s->layout.kv_bytes;
+  st.capacity_tokens = s->capacity;
+  st.target_tokens = s->target;
+  st.events = s->events;
+  st.tokens_seen = s->tokens_seen;
+  st.tokens_evicted = s->tokens_evicted;
+  st.isa = s->kern->name;
+  *out = st;
+  return AMSKV_OK;
+}
+
+int amskv_layer_tokens(const amskv_session* s, int layer) {
+  if (!valid(s) || layer < 0 || layer >= s->geo.n_layers) return -1;
+  return s->layers[layer].n_tokens;
+}
+
+const char* amskv_status_string(amskv_status status) {
+  switch (status) {
+    case AMSKV_OK: return "ok";
+    case AMSKV_E_NULL: return "null pointer";
+    case AMSKV_E_INVALID: return "invalid argument";
+    case AMSKV_E_RANGE: return "layer out of range";
+    case AMSKV_E_POSITION: return "position does not increase";
+    case AMSKV_E_NONFINITE: return "NaN or Inf in input";
+    case AMSKV_E_BUDGET: return "budget too small";
+    case AMSKV_E_FULL: return "layer full";
+    case AMSKV_E_POLICY: return "bad policy";
+    case AMSKV_E_UNSUPPORTED: return "unsupported";
+    case AMSKV_E_WORKSPACE: return "workspace too small";
+  }
+  return "unknown status";
+}
+
+const char* amskv_last_error(const amskv_session* s) {
+  return valid(s) ? s->error : thread_error();
+}
+
+amskv_status amskv_set_isa(const char* name) {
+  return set_active_isa(name) ? AMSKV_OK : AMSKV_E_UNSUPPORTED;
+}
+
+const char* amskv_active_isa(void) {
+  const Kernels* k = active_kernels();
+  return k ? k->name : "none";
+}
+
+int amskv_isa_available(const char* name) {
+  Isa isa;
+  return name && isa_from_name(name, &isa) && isa_supported(isa);
+}
+
+}  // extern "C"

@@ -1,0 +1,341 @@
+// The session against a plain double-precision reference: naive softmax attention with
+// RoPE over the tokens the policy should hold, for random geometries, dtypes and styles.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "amskv/amskv.h"
+#include "amskv/amskv.hpp"
+
+namespace {
+
+// Output tolerance per storage dtype (inputs uniform in [-1, 1]): f16 keeps 11 bits, q8
+// about 8 bits of each row's largest element.
+double tolerance(amskv_dtype dt) { return dt == AMSKV_F32 ? 2e-5 : dt == AMSKV_F16 ? 4e-3 : 4e-2; }
+
+struct Token {
+  int32_t pos;
+  std::vector<double> k, v;  // [n_kv][d], k already rotated
+};
+
+void rope(std::vector<double>& x, int heads, int d, int32_t pos, double theta,
+          amskv_rope_style style) {
+  if (style == AMSKV_ROPE_NONE) return;
+  for (int h = 0; h < heads; ++h)
+    for (int i = 0; i < d / 2; ++i) {
+      double a = pos * std::pow(theta, -2.0 * i / d);
+      int i0 = style == AMSKV_ROPE_NORMAL ? 2 * i : i;
+      int i1 = style == AMSKV_ROPE_NORMAL ? 2 * i + 1 : i + d / 2;
+      double x0 = x[h * d + i0], x1 = x[h * d + i1];
+      x[h * d + i0] = x0 * std::cos(a) - x1 * std::sin(a);
+      x[h * d + i1] = x1 * std::cos(a) + x0 * std::sin(a);
+    }
+}
+
+// One layer of the reference: the held tokens in position order, and the streaming rule
+// (keep the first n_sink and the most recent target - n_sink) applied when full.
+struct RefLayer {
+  std::vector<Token> held;
+  std::vector<double> attend(const amskv_config& c, int32_t pos, const float* q, const float* k,
+                             const float* v, int capacity, int target, bool evict) {
+    const int d = c.head_dim, G = c.n_q_heads / c.n_kv_heads;
+    if ((int)held.size() == capacity && evict) {
+      std::vector<Token> kept(held.begin(), held.begin() + 4);
+      kept.insert(kept.end(), held.end() - (target - 4), held.end());
+      held = kept;
+    }
+    Token t{pos, std::vector<double>(k, k + c.n_kv_heads * d),
+            std::vector<double>(v, v + c.n_kv_heads * d)};
+    rope(t.k, c.n_kv_heads, d, pos, c.rope_theta, c.rope_style);
+    held.push_back(t);
+    std::vector<double> qd(q, q + c.n_q_heads * d), out(c.n_q_heads * d, 0.0);
+    rope(qd, c.n_q_heads, d, pos, c.rope_theta, c.rope_style);
+    for (int hq = 0; hq < c.n_q_heads; ++hq) {
+      const int h = hq / G;
+      std::vector<double> s(held.size());
+      double mx = -1e300, sum = 0;
+      for (size_t j = 0; j < held.size(); ++j) {
+        double dot = 0;
+        for (int e = 0; e < d; ++e) dot += qd[hq * d + e] * held[j].k[h * d + e];
+        s[j] = dot / std::sqrt((double)d);
+        mx = std::max(mx, s[j]);
+      }
+      for (auto& x : s) sum += (x = std::exp(x - mx));
+      for (size_t j = 0; j < held.size(); ++j)
+        for (int e = 0; e < d; ++e) out[hq * d + e] += s[j] / sum * held[j].v[h * d + e];
+    }
+    return out;
+  }
+};
+
+struct Geometry {
+  int nq, nkv, d;
+};
+
+std::vector<float> randoms(std::mt19937& rng, size_t n) {
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> x(n);
+  for (auto& e : x) e = u(rng);
+  return x;
+}
+
+amskv_config make_config(Geometry g, amskv_dtype dt, amskv_rope_style style, const char* policy,
+                         int layers = 1) {
+  amskv_config c = amskv_config_default();
+  c.n_layers = layers;
+  c.n_q_heads = g.nq;
+  c.n_kv_heads = g.nkv;
+  c.head_dim = g.d;
+  c.kv_dtype = dt;
+  c.rope_style = style;
+  c.rope_theta = 10000.f;
+  c.policy = policy;
+  return c;
+}
+
+// Budget that gives exactly `capacity` tokens per layer: the smallest one that fits.
+size_t budget_for(const amskv_config& c, int capacity) {
+  size_t lo = 1, hi = (size_t)1 << 34;
+  amskv_session* s;
+  while (lo < hi) {  // smallest budget whose capacity reaches `capacity`
+    size_t mid = lo + (hi - lo) / 2;
+    int cap = -1;
+    if (amskv_session_create(&c, mid, &s) == AMSKV_OK) {
+      amskv_stats st;
+      amskv_get_stats(s, &st);
+      cap = st.capacity_tokens;
+      amskv_session_destroy(s);
+    }
+    if (cap >= capacity) hi = mid; else lo = mid + 1;
+  }
+  return lo;
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol,
+                  const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(got[i])) << what;
+    ASSERT_NEAR(got[i], want[i], tol) << what << " element " << i;
+  }
+}
+
+const Geometry kGeometries[] = {{1, 1, 32}, {4, 1, 64}, {6, 2, 40}, {9, 3, 64}, {8, 8, 128},
+                                {2, 1, 256}};
+
+TEST(Session, DecodeMatchesDoubleReferenceForEveryDtypeAndRopeStyle) {
+  std::mt19937 rng(7);
+  for (Geometry g : kGeometries)
+    for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8})
+      for (amskv_rope_style style : {AMSKV_ROPE_NORMAL, AMSKV_ROPE_NEOX, AMSKV_ROPE_NONE}) {
+        amskv_config c = make_config(g, dt, style, "full");
+        amskv::Session s;
+        ASSERT_EQ(s.create(c, 1 << 20), AMSKV_OK) << s.last_error();
+        RefLayer ref;
+        const int cap = s.stats().capacity_tokens;
+        for (int t = 0; t < 40; ++t) {
+          const int32_t pos = 3 * t + 1;  // gaps are allowed; positions only have to grow
+          auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d),
+               v = randoms(rng, g.nkv * g.d);
+          std::vector<float> out(q.size());
+          ASSERT_EQ(s.attend(0, pos, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
+          auto want = ref.attend(c, pos, q.data(), k.data(), v.data(), cap, cap, false);
+          expect_close(out, want, tolerance(dt),
+                       "nq " + std::to_string(g.nq) + " d " + std::to_string(g.d) + " dtype " +
+                           std::to_string(dt) + " style " + std::to_string(style));
+        }
+        EXPECT_EQ(s.layer_tokens(0), 40);
+      }
+}
+
+TEST(Session, StreamingEvictionKeepsSinksAndRecentTokens) {
+  std::mt19937 rng(11);
+  for (amskv_dtype dt : {AMSKV_F32, AMSKV_Q8}) {
+    const Geometry g{4, 2, 32};
+    amskv_config c = make_config(g, dt, AMSKV_ROPE_NORMAL, "streaming", 2);
+    c.interval = 40;
+    const size_t budget = budget_for(c, 120);
+    amskv::Session s;
+    ASSERT_EQ(s.create(c, budget), AMSKV_OK) << s.last_error();
+    amskv_stats st = s.stats();
+    ASSERT_EQ(st.capacity_tokens, 120);
+    ASSERT_EQ(st.target_tokens, 80);
+    ASSERT_LE(st.bytes_used, budget);
+    RefLayer ref[2];
+    int events = 0;
+    for (int t = 0; t < 400; ++t) {
+      for (int l = 0; l < 2; ++l) {
+        const int before = s.layer_tokens(l);
+        auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d),
+             v = randoms(rng, g.nkv * g.d);
+        std::vector<float> out(q.size());
+        ASSERT_EQ(s.attend(l, t, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
+        auto want = ref[l].attend(c, t, q.data(), k.data(), v.data(), 120, 80, true);
+        expect_close(out, want, tolerance(dt), "token " + std::to_string(t));
+        const int now = s.layer_tokens(l);
+        ASSERT_LE(now, 120);
+        if (before == 120) {  // an event ran first: down to target, then the new token
+          ASSERT_EQ(now, 81);
+          ++events;
+        } else {
+          ASSERT_EQ(now, before + 1);
+        }
+      }
+    }
+    st = s.stats();
+    EXPECT_EQ((int)st.events, events);
+    EXPECT_GT(events, 10);
+    EXPECT_EQ(st.tokens_evicted, (uint64_t)events * 40);
+  }
+}
+
+TEST(Session, PrefillEqualsTokenByTokenDecodeAcrossEvents) {
+  std::mt19937 rng(5);
+  const Geometry g{6, 2, 64};
+  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8})
+    for (int threads : {1, 2}) {
+      amskv_config c = make_config(g, dt, AMSKV_ROPE_NEOX, "streaming");
+      c.n_threads = threads;
+      c.interval = 30;
+      const size_t budget = budget_for(c, 100);
+      const int n = 333;  // > 3 * capacity: prefill compresses between chunks
+      auto q = randoms(rng, (size_t)n * g.nq * g.d), k = randoms(rng, (size_t)n * g.nkv * g.d),
+           v = randoms(rng, (size_t)n * g.nkv * g.d);
+      std::vector<float> out_a(q.size()), out_b(q.size());
+      amskv::Session a, b;
+      ASSERT_EQ(a.create(c, budget), AMSKV_OK);
+      ASSERT_EQ(b.create(c, budget), AMSKV_OK);
+      ASSERT_EQ(a.prefill(0, 10, n, q.data(), k.data(), v.data(), out_a.data()), AMSKV_OK)
+          << a.last_error();
+      for (int t = 0; t < n; ++t)
+        ASSERT_EQ(b.attend(0, 10 + t, q.data() + (size_t)t * g.nq * g.d,
+                           k.data() + (size_t)t * g.nkv * g.d, v.data() + (size_t)t * g.nkv * g.d,
+                           out_b.data() + (size_t)t * g.nq * g.d),
+                  AMSKV_OK);
+      // Same kernels over the same keys in the same order: bit-identical.
+      ASSERT_EQ(0, std::memcmp(out_a.data(), out_b.data(), out_a.size() * 4));
+      EXPECT_EQ(a.layer_tokens(0), b.layer_tokens(0));
+      EXPECT_EQ(a.stats().events, b.stats().events);
+      EXPECT_GT(a.stats().events, 5u);
+    }
+}
+
+TEST(Session, ThreadCountDoesNotChangeResults) {
+  std::mt19937 rng(9);
+  const Geometry g{8, 4, 64};
+  amskv_config c1 = make_config(g, AMSKV_F16, AMSKV_ROPE_NORMAL, "streaming", 3);
+  amskv_config c2 = c1;
+  c2.n_threads = 2;
+  amskv::Session a, b;
+  ASSERT_EQ(a.create(c1, 4 << 20), AMSKV_OK);
+  ASSERT_EQ(b.create(c2, 4 << 20), AMSKV_OK);
+  for (int t = 0; t < 200; ++t)
+    for (int l = 0; l < 3; ++l) {
+      auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d), v = randoms(rng, g.nkv * g.d);
+      std::vector<float> oa(q.size()), ob(q.size());
+      ASSERT_EQ(a.attend(l, t, q.data(), k.data(), v.data(), oa.data()), AMSKV_OK);
+      ASSERT_EQ(b.attend(l, t, q.data(), k.data(), v.data(), ob.data()), AMSKV_OK);
+      ASSERT_EQ(0, std::memcmp(oa.data(), ob.data(), oa.size() * 4));
+    }
+}
+
+TEST(Session, EveryAvailableIsaGivesTheSameAttention) {
+  std::mt19937 rng(3);
+  const Geometry g{9, 3, 64};
+  std::vector<std::vector<float>> outs;
+  std::vector<std::string> names;
+  auto q = randoms(rng, 300 * g.nq * g.d), k = randoms(rng, 300 * g.nkv * g.d),
+       v = randoms(rng, 300 * g.nkv * g.d);
+  for (const char* isa : {"ref", "avx2", "avx512", "neon"}) {
+    if (!amskv_isa_available(isa)) continue;
+    ASSERT_EQ(amskv_set_isa(isa), AMSKV_OK);
+    amskv_config c = make_config(g, AMSKV_F16, AMSKV_ROPE_NORMAL, "streaming");
+    amskv::Session s;
+    ASSERT_EQ(s.create(c, 1 << 20), AMSKV_OK);
+    EXPECT_STREQ(s.stats().isa, isa);
+    std::vector<float> out(q.size());
+    ASSERT_EQ(s.prefill(0, 0, 300, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
+    outs.push_back(out);
+    names.push_back(isa);
+  }
+  ASSERT_EQ(amskv_set_isa("auto"), AMSKV_OK);
+  for (size_t i = 1; i < outs.size(); ++i)
+    for (size_t e = 0; e < outs[0].size(); ++e)
+      ASSERT_NEAR(outs[i][e], outs[0][e], 1e-5) << names[i] << " vs ref, element " << e;
+}
+
+TEST(Session, ForcingAnIsaTheCpuLacksFails) {
+  EXPECT_EQ(amskv_set_isa("nonsense"), AMSKV_E_UNSUPPORTED);
+  EXPECT_NE(std::string(amskv_last_error(nullptr)).find("unknown ISA"), std::string::npos);
+  for (const char* isa : {"avx2", "avx512", "neon"})
+    if (!amskv_isa_available(isa)) {
+      EXPECT_EQ(amskv_set_isa(isa), AMSKV_E_UNSUPPORTED);
+      EXPECT_NE(std::string(amskv_last_error(nullptr)).find("not available"), std::string::npos);
+    }
+  EXPECT_EQ(amskv_set_isa("auto"), AMSKV_OK);
+}
+
+TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
+  const Geometry g{9, 3, 64};
+  int cap[3];
+  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8}) {
+    amskv_config c = make_config(g, dt, AMSKV_ROPE_NORMAL, "streaming", 30);
+    amskv::Session s;
+    const size_t budget = 8u << 20;
+    ASSERT_EQ(s.create(c, budget), AMSKV_OK);
+    amskv_stats st = s.stats();
+    EXPECT_EQ(st.budget_bytes, budget);
+    EXPECT_LE(st.bytes_used, budget);
+    EXPECT_EQ(st.bytes_used, amskv_session_bytes(&c, budget));
+    // One more token per layer would not fit.
+    EXPECT_LT(budget - st.bytes_used, (size_t)30 * 3 * 2 * 64 * (dt == AMSKV_F32 ? 4 : 2) + 4096);
+    cap[dt] = st.capacity_tokens;
+  }
+  // KV bytes per token and layer: 2 * 3 * 64 * {4, 2, 1 + 4/64} plus 12 bytes of positions.
+  EXPECT_GT(cap[AMSKV_F16], cap[AMSKV_F32] * 3 / 2);
+  EXPECT_GT(cap[AMSKV_Q8], cap[AMSKV_F16] * 3 / 2);
+}
+
+TEST(Budget, TooSmallIsRefusedWithTheMinimum) {
+  amskv_config c = make_config({9, 3, 64}, AMSKV_F16, AMSKV_ROPE_NORMAL, "streaming", 30);
+  amskv_session* s = nullptr;
+  EXPECT_EQ(amskv_session_create(&c, 10000, &s), AMSKV_E_BUDGET);
+  EXPECT_EQ(s, nullptr);
+  std::string msg = amskv_last_error(nullptr);
+  EXPECT_NE(msg.find("at least 100 tokens"), std::string::npos) << msg;
+  EXPECT_EQ(amskv_session_bytes(&c, 10000), 0u);
+  // The minimum the message names does work.
+  const size_t need = std::stoul(msg.substr(msg.find("takes ") + 6));
+  ASSERT_EQ(amskv_session_create(&c, need, &s), AMSKV_OK) << amskv_last_error(nullptr);
+  amskv_stats st;
+  amskv_get_stats(s, &st);
+  EXPECT_EQ(st.capacity_tokens, 100);
+  amskv_session_destroy(s);
+}
+
+alignas(64) static unsigned char g_static_block[1 << 20];
+
+TEST(Budget, SessionInACallerOwnedStaticBlock) {
+  const Geometry g{4, 2, 64};
+  amskv_config c = make_config(g, AMSKV_Q8, AMSKV_ROPE_NORMAL, "streaming", 2);
+  amskv::Session s;
+  ASSERT_EQ(s.create_in(c, g_static_block, sizeof g_static_block), AMSKV_OK) << s.last_error();
+  amskv_stats st = s.stats();
+  EXPECT_LE(st.bytes_used, sizeof g_static_block);
+  EXPECT_EQ((void*)s.get(), (void*)g_static_block);  // the session lives in the block
+  std::mt19937 rng(1);
+  for (int t = 0; t < 3 * st.capacity_tokens; ++t) {
+    auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d), v = randoms(rng, g.nkv * g.d);
+    std::vector<float> out(q.size());
+    ASSERT_EQ(s.attend(t % 2, t / 2, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
+  }
+  EXPECT_GT(s.stats().events, 0u);
+  amskv_session* bad = nullptr;  // a misaligned block is refused before it is touched
+  EXPECT_EQ(amskv_session_create_in(&c, g_static_block + 1, 4096, &bad), AMSKV_E_INVALID);
+}
+
+}  // namespace
