@@ -59,10 +59,10 @@ CpuFeatures detect() {
   return f;
 }
 
-const CpuFeatures& cpu() {
-  static const CpuFeatures features = detect();  // once; thread-safe static init
-  return features;
-}
+// Detected once, before main: a namespace-scope constant needs no lock (a function-local
+// static would pull in the C++ runtime's guard functions, which C programs lack).
+const CpuFeatures g_cpu = detect();
+const CpuFeatures& cpu() { return g_cpu; }
 
 const Kernels* compiled(Isa isa) {
   switch (isa) {

@@ -12,6 +12,16 @@ namespace {
 
 constexpr size_t kHeaderBytes = sizeof(amskv_session);
 
+// A C caller may store any int in an enum field; reading it as the enum type would be
+// undefined for values outside the enumerators, so read the int.
+template <typename E>
+int enum_int(const E& e) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized here");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
 // Checks the config and parses its policy; on failure sets the thread error.
 bool check_config(const amskv_config* c, Geometry* geo, Policy* policy,
                   amskv_status* status) {
@@ -41,16 +51,16 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy,
                      c->head_dim);
     return false;
   }
-  if (c->kv_dtype != AMSKV_F32 && c->kv_dtype != AMSKV_F16 && c->kv_dtype != AMSKV_Q8) {
-    set_thread_error("kv_dtype %d is not one of AMSKV_F32, AMSKV_F16, AMSKV_Q8", (int)c->kv_dtype);
+  const int dtype = enum_int(c->kv_dtype), rope = enum_int(c->rope_style);
+  if (dtype != AMSKV_F32 && dtype != AMSKV_F16 && dtype != AMSKV_Q8) {
+    set_thread_error("kv_dtype %d is not one of AMSKV_F32, AMSKV_F16, AMSKV_Q8", dtype);
     return false;
   }
-  if (c->rope_style != AMSKV_ROPE_NORMAL && c->rope_style != AMSKV_ROPE_NEOX &&
-      c->rope_style != AMSKV_ROPE_NONE) {
-    set_thread_error("rope_style %d is not one of NORMAL, NEOX, NONE", (int)c->rope_style);
+  if (rope != AMSKV_ROPE_NORMAL && rope != AMSKV_ROPE_NEOX && rope != AMSKV_ROPE_NONE) {
+    set_thread_error("rope_style %d is not one of NORMAL, NEOX, NONE", rope);
     return false;
   }
-  if (c->rope_style != AMSKV_ROPE_NONE && !(c->rope_theta > 0.f && c->rope_theta < 1e12f)) {
+  if (rope != AMSKV_ROPE_NONE && !(c->rope_theta > 0.f && c->rope_theta < 1e12f)) {
     set_thread_error("rope_theta must be a positive finite number, got %g", c->rope_theta);
     return false;
   }
@@ -68,7 +78,7 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy,
     set_thread_error("%s", err);
     return false;
   }
-  *geo = Geometry{c->n_layers, c->n_q_heads, c->n_kv_heads, c->head_dim, (int)c->kv_dtype,
+  *geo = Geometry{c->n_layers, c->n_q_heads, c->n_kv_heads, c->head_dim, dtype,
                   c->n_threads};
   return true;
 }

@@ -197,8 +197,9 @@ TEST(BadInput, BadConfigsAreRefusedWithAMessage) {
     if (w == "heads do not divide") c.n_q_heads = 5;
     if (w == "no layers") c.n_layers = 0;
     if (w == "zero kv heads") c.n_kv_heads = 0;
-    if (w == "bad dtype") c.kv_dtype = (amskv_dtype)7;
-    if (w == "bad rope style") c.rope_style = (amskv_rope_style)9;
+    const int bad_dtype = 7, bad_style = 9;  // as a C caller could store them
+    if (w == "bad dtype") std::memcpy(&c.kv_dtype, &bad_dtype, sizeof bad_dtype);
+    if (w == "bad rope style") std::memcpy(&c.rope_style, &bad_style, sizeof bad_style);
     if (w == "NaN theta") c.rope_theta = std::nanf("");
     if (w == "zero threads") c.n_threads = 0;
     if (w == "negative interval") c.interval = -1;

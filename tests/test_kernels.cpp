@@ -283,8 +283,11 @@ TEST(Dispatch, ForcingAnUnavailableIsaIsAClearError) {
   EXPECT_TRUE(isa_supported(Isa::kRef));
   EXPECT_TRUE(isa_supported(best_isa()));
   EXPECT_FALSE(set_active_isa("sse9"));
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kNeon})
-    if (!isa_supported(isa)) EXPECT_FALSE(set_active_isa(isa_name(isa)));
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+    if (!isa_supported(isa)) {
+      EXPECT_FALSE(set_active_isa(isa_name(isa)));
+    }
+  }
   EXPECT_TRUE(set_active_isa("ref"));
   EXPECT_STREQ(active_kernels()->name, "ref");
   EXPECT_TRUE(set_active_isa("auto"));
