@@ -1,22 +1,50 @@
-// ams: eviction policies, named as users type them ("full", "streaming,n_sink=4", ...).
-// A policy decides which tokens of a full layer survive a compression event; the session
-// does the storage side (gather, compaction) in one apply step.
+// ams: eviction policies, named as users type them:
+//   full | streaming | <scorer> | ams:<scorer>, then ",key=value" options
+// (e.g. "ams:expected_attention,segment_mass=0.02,min_keep=8"). A policy decides which
+// tokens of a full layer survive a compression event; the session does the storage side
+// (gather, compaction) in one apply step.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+
+#include "amskv/amskv.h"
 
 namespace amskv {
 
-enum class PolicyKind { kFull, kStreaming };
+enum class PolicyKind { kFull, kStreaming, kTopK, kAms };
+
+enum class ScorerKind {
+  kTova,
+  kH2o,
+  kSnapkv,
+  kExpectedAttention,
+  kKeyDiff,
+  kKnorm,
+  kStreaming,
+  kRandom
+};
 
 struct Policy {
   PolicyKind kind;
-  int n_sink;     // first tokens always kept (attention sinks)
-  int keep_last;  // most recent tokens always kept
+  ScorerKind scorer;      // kTopK and kAms
+  int n_sink;             // first tokens always kept (attention sinks)
+  int keep_last;          // most recent tokens always kept
+  int window;             // W: queries whose attention is the evidence of AMS and wipe-out
+  int snap_window;        // W of the snapkv scorer
+  int ea_window;          // steps of query statistics for expected_attention
+  int ea_horizon;         // future positions its RoPE average covers
+  bool ea_diag;           // expected_attention keeps only the diagonal of q q^T
+  bool global_head;       // ablation: one segmentation for all KV heads of a layer
+  uint64_t seed;          // random scorer
+  amskv_ams_params ams;   // AMS parameters (n_sink / always_keep_last mirror the above)
 };
 
 // Parses `text`; on failure returns false and writes one line to err (kErrorBytes).
 bool policy_parse(const char* text, Policy* out, char* err);
+// Writes the canonical name ("ams:tova", "streaming", ...) into buf.
+void policy_name(const Policy& p, char* buf, size_t n);
+bool policy_evicts(const Policy& p);
 // Smallest capacity the policy can work with: sinks + recent window + two 32-token regions.
 int policy_min_capacity(const Policy& p);
 // Tokens every event must keep (sinks + recent window): the floor of `target`.
@@ -28,5 +56,8 @@ int policy_default_interval(const Policy& p, int capacity);
 // Streaming (StreamingLLM): keep the first n_sink and the most recent n_keep - n_sink of
 // n_tokens held in position order. kept: n_keep ascending indices.
 void policy_select_streaming(const Policy& p, int n_tokens, int n_keep, int32_t* kept);
+
+bool scorer_from_name(const char* name, size_t len, ScorerKind* out);
+const char* scorer_name(ScorerKind s);
 
 }  // namespace amskv

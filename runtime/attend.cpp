@@ -103,14 +103,18 @@ void store_token(amskv_session* s, int layer, int slot, int32_t pos, const float
     store_row(s, layer, h, slot, krow, true);
     store_row(s, layer, h, slot, v + (size_t)h * d, false);
     positions_at(s, layer, h)[slot] = pos;
+    if (s->state.h2o) {  // its own query is the first to see it
+      h2o_sum_at(s, layer, h)[slot] = 0.f;
+      h2o_born_at(s, layer, h)[slot] = s->layers[layer].steps + (slot - s->layers[layer].n_tokens);
+    }
   }
 }
 
 // Attention of KV head h's query group over the first n_keys held tokens.
 // q: the token's [n_q_heads][d] queries; out: its [n_q_heads][d] output; table: the token's
 // RoPE table.
-void attend_group(amskv_session* s, int layer, int h, int n_keys, const float* q, float* out,
-                  const float* table, int thread) {
+void attend_group(amskv_session* s, int layer, int h, int n_keys, int32_t pos, const float* q,
+                  float* out, const float* table, int thread) {
   const int d = s->geo.head_dim, G = s->group;
   char* scratch = thread_scratch(s, thread);
   float* scores = (float*)(scratch + s->scratch.scores);
@@ -135,6 +139,7 @@ void attend_group(amskv_session* s, int layer, int h, int n_keys, const float* q
       kn.qk_q8(qg, G, (const int8_t*)K, key_scales_at(s, layer, h), n_keys, d, scores, ld);
   }
   for (int g = 0; g < G; ++g) kn.softmax(scores + (size_t)g * ld, n_keys);
+  observe_attention(s, layer, h, n_keys, scores, ld, src, pos);  // while the rows are hot
   switch (s->geo.dtype) {
     case AMSKV_F32:
       kn.av_f32(scores, G, ld, (const float*)V, n_keys, d, o);
@@ -145,29 +150,6 @@ void attend_group(amskv_session* s, int layer, int h, int n_keys, const float* q
     default:
       kn.av_q8(scores, G, ld, (const int8_t*)V, value_scales_at(s, layer, h), n_keys, d, o);
   }
-}
-
-// A compression event: every KV head of the layer keeps `target` tokens, moved to the
-// front of its storage in position order.
-void compress_layer(amskv_session* s, int layer) {
-  LayerState& ls = s->layers[layer];
-  const int n = ls.n_tokens, keep = s->target;
-  const size_t row = (size_t)s->geo.head_dim * dtype_bytes(s->geo.dtype);
-  parallel_for(s, s->geo.n_kv_heads, [&](int h, int thread) {
-    int32_t* kept = (int32_t*)(thread_scratch(s, thread) + s->scratch.kept);
-    policy_select_streaming(s->policy, n, keep, kept);
-    const Kernels& kn = *s->kern;
-    kn.gather_rows(keys_at(s, layer, h), row, kept, keep);
-    kn.gather_rows(values_at(s, layer, h), row, kept, keep);
-    if (s->geo.dtype == AMSKV_Q8) {
-      kn.gather_rows(key_scales_at(s, layer, h), 4, kept, keep);
-      kn.gather_rows(value_scales_at(s, layer, h), 4, kept, keep);
-    }
-    kn.gather_rows(positions_at(s, layer, h), 4, kept, keep);
-  });
-  ls.n_tokens = keep;
-  s->events++;
-  s->tokens_evicted += (uint64_t)(n - keep);
 }
 
 }  // namespace
@@ -193,8 +175,9 @@ amskv_status amskv_attend(amskv_session* s, int layer, int32_t pos, const float*
   s->tokens_seen++;
   const int n_keys = ls.n_tokens;
   parallel_for(s, s->geo.n_kv_heads, [&](int h, int thread) {
-    attend_group(s, layer, h, n_keys, q, out, table, thread);
+    attend_group(s, layer, h, n_keys, pos, q, out, table, thread);
   });
+  observe_step(s, layer, n_keys, pos);
   return AMSKV_OK;
 }
 
@@ -222,15 +205,17 @@ amskv_status amskv_prefill(amskv_session* s, int layer, int32_t pos0, int n_toke
       store_token(s, layer, held + t, pos0 + done + t, k + (done + t) * kv_stride,
                   v + (done + t) * kv_stride, table0);
     }
-    // Causal: token t of the chunk sees the held tokens and chunk tokens 0..t.
-    const int n_kv = s->geo.n_kv_heads;
-    parallel_for(s, chunk * n_kv, [&](int item, int thread) {
-      const int t = item / n_kv, h = item % n_kv;
+    // Causal: token t of the chunk sees the held tokens and chunk tokens 0..t. A thread
+    // takes whole heads, tokens in order, so per-head evidence sums need no locks.
+    parallel_for(s, s->geo.n_kv_heads, [&](int h, int thread) {
       float* table = (float*)(thread_scratch(s, thread) + s->scratch.rope);
-      rope_table_for(s, pos0 + done + t, table);
-      attend_group(s, layer, h, held + t + 1, q + (done + t) * q_stride,
-                   out + (done + t) * q_stride, table, thread);
+      for (int t = 0; t < chunk; ++t) {
+        rope_table_for(s, pos0 + done + t, table);
+        attend_group(s, layer, h, held + t + 1, pos0 + done + t, q + (done + t) * q_stride,
+                     out + (done + t) * q_stride, table, thread);
+      }
     });
+    for (int t = 0; t < chunk; ++t) observe_step(s, layer, held + t + 1, pos0 + done + t);
     ls.n_tokens = held + chunk;
     ls.last_pos = pos0 + done + chunk - 1;
     s->tokens_seen += (uint64_t)chunk;

@@ -88,10 +88,13 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy,
           ArenaLayout* layout, int* interval, amskv_status* status) {
   if (!check_config(c, geo, policy, status)) return false;
   const int min_cap = policy_min_capacity(*policy);
-  const int cap = arena_capacity_for(*geo, kHeaderBytes, budget, kMaxCapacity);
+  StateSpec st = policy_state(*geo, *policy);
+  ScratchCtx ctx{geo, policy};
+  st.event_ctx = &ctx;
+  const int cap = arena_capacity_for(*geo, st, kHeaderBytes, budget, kMaxCapacity);
   if (cap < min_cap) {
     ArenaLayout need;
-    arena_layout(*geo, min_cap, kHeaderBytes, &need);
+    arena_layout(*geo, st, min_cap, kHeaderBytes, &need);
     *status = AMSKV_E_BUDGET;
     set_thread_error(
         "budget of %zu bytes is too small: policy '%s' needs at least %d tokens per layer, "
@@ -99,7 +102,7 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy,
         budget, c->policy, min_cap, need.total);
     return false;
   }
-  arena_layout(*geo, cap, kHeaderBytes, layout);
+  arena_layout(*geo, st, cap, kHeaderBytes, layout);
   const int room = cap - policy_must_keep(*policy);
   *interval = c->interval ? c->interval : policy_default_interval(*policy, cap);
   if (policy->kind != PolicyKind::kFull && (*interval < 1 || *interval > room)) {
@@ -173,7 +176,10 @@ amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size
   s->policy = policy;
   s->kern = kern;
   s->layout = layout;
-  s->scratch = thread_scratch_layout(geo, layout.capacity);
+  s->state = policy_state(geo, policy);
+  s->state.event_ctx = &s->scratch_ctx;
+  s->scratch_ctx = ScratchCtx{&s->geo, &s->policy};
+  s->scratch = thread_scratch_layout(geo, s->state, layout.capacity);
   s->group = geo.n_q_heads / geo.n_kv_heads;
   s->capacity = layout.capacity;
   s->target = policy.kind == PolicyKind::kFull ? layout.capacity : layout.capacity - interval;
@@ -182,7 +188,11 @@ amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size
   s->budget = bytes;
   s->base = base;
   s->layers = (LayerState*)(base + layout.layers);
-  for (int l = 0; l < geo.n_layers; ++l) s->layers[l] = LayerState{0, -1, 0};
+  for (int l = 0; l < geo.n_layers; ++l) s->layers[l] = LayerState{0, -1, 0, 0, 0, 0, 0};
+  // Policy state starts at zero: evidence and statistics are sums, credit starts empty.
+  std::memset(base + layout.evidence, 0, layout.q_stats - layout.evidence +
+                                             (size_t)geo.n_layers * geo.n_q_heads *
+                                                 s->state.q_stat_floats * 4);
   if (config->rope_style != AMSKV_ROPE_NONE)
     rope_inv_freq(config->rope_theta, geo.head_dim, (double*)(base + layout.rope_freqs));
   s->error[0] = 0;
@@ -249,7 +259,20 @@ amskv_status amskv_get_stats(const amskv_session* s, amskv_stats* out) {
   st.tokens_seen = s->tokens_seen;
   st.tokens_evicted = s->tokens_evicted;
   st.isa = s->kern->name;
+  st.wipe_segments = s->wipe_segments;
+  st.wiped_segments = s->wiped_segments;
+  st.wipe_rate = s->wipe_segments ? (double)s->wiped_segments / (double)s->wipe_segments : 0.0;
   *out = st;
+  return AMSKV_OK;
+}
+
+amskv_status amskv_set_event_observer(amskv_session* s, amskv_event_observer fn, void* user) {
+  if (!valid(s)) {
+    set_thread_error("session is NULL or destroyed");
+    return AMSKV_E_NULL;
+  }
+  s->observer = fn;
+  s->observer_user = user;
   return AMSKV_OK;
 }
 

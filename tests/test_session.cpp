@@ -99,7 +99,7 @@ amskv_config make_config(Geometry g, amskv_dtype dt, amskv_rope_style style, con
 
 // Budget that gives exactly `capacity` tokens per layer: the smallest one that fits.
 size_t budget_for(const amskv_config& c, int capacity) {
-  size_t lo = 1, hi = (size_t)1 << 34;
+  size_t lo = 1, hi = (size_t)1 << 30;  // 1 GiB: fits a 32-bit size_t too
   amskv_session* s;
   while (lo < hi) {  // smallest budget whose capacity reaches `capacity`
     size_t mid = lo + (hi - lo) / 2;

@@ -1,7 +1,7 @@
 // amskv_demo: decodes a synthetic model's layers under a KV budget and reports what the
 // budget holds and how fast the decode step runs. Stands in for the real model runner.
 //
-//   amskv_demo [--kv-budget 8MiB] [--policy streaming] [--kv-dtype f16] [-n 4096]
+//   amskv_demo [--kv-budget 8MiB] [--policy ams:tova] [--kv-dtype f16] [-n 4096]
 //              [--prompt 512] [--layers 30] [--q-heads 9] [--kv-heads 3] [--head-dim 64]
 //              [--threads 1]
 #include <chrono>
@@ -47,7 +47,7 @@ int usage(const char* msg) {
 
 int main(int argc, char** argv) {
   size_t budget = 8u << 20;
-  std::string policy = "streaming", dtype = "f16";
+  std::string policy = "ams:tova", dtype = "f16";
   int n_decode = 4096, n_prompt = 512;
   amskv_config cfg = amskv_config_default();
   cfg.n_layers = 30, cfg.n_q_heads = 9, cfg.n_kv_heads = 3, cfg.head_dim = 64;
@@ -140,12 +140,13 @@ int main(int argc, char** argv) {
   const double dec = std::chrono::duration<double>(t2 - t1).count();
   std::printf("budget_bytes %zu\nbytes_used %zu\ncapacity_tokens %d\ntarget_tokens %d\n"
               "prefill_tokens %d\nprefill_tok_per_s %.1f\ndecode_tokens %d\n"
-              "decode_tok_per_s %.1f\nevents %llu\ntokens_evicted %llu\nlayer0_tokens %d\n"
+              "decode_tok_per_s %.1f\nevents %llu\ntokens_evicted %llu\nwipe_rate %.4f\n"
+              "layer0_tokens %d\n"
               "checksum %.6f\n",
               stats.budget_bytes, stats.bytes_used, stats.capacity_tokens, stats.target_tokens,
               n_prompt, pre > 0 ? n_prompt / pre : 0.0, n_decode, dec > 0 ? n_decode / dec : 0.0,
               (unsigned long long)stats.events, (unsigned long long)stats.tokens_evicted,
-              amskv_layer_tokens(s, 0), checksum);
+              stats.wipe_rate, amskv_layer_tokens(s, 0), checksum);
   amskv_session_destroy(s);
   return 0;
 }

@@ -5,11 +5,12 @@
 #      with pkg-config, run it
 #   3. ASan + UBSan build of the whole suite
 #   4. aarch64 cross build, the whole suite under qemu (the NEON kernels)
-# Each stage can be run alone: tools/test.sh release|consumer|asan|arm64
+#   5. armv7 hard-float cross build, the whole suite under qemu (32-bit sizes)
+# Each stage can be run alone: tools/test.sh release|consumer|asan|arm64|armhf
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-stages=${*:-release consumer asan arm64}
+stages=${*:-release consumer asan arm64 armhf}
 jobs=$(nproc)
 cache=${AMSKV_CACHE:-$HOME/.cache/amskv}
 export AMSKV_MODEL=${AMSKV_MODEL:-$cache/SmolLM2-135M-Instruct.Q4_1.gguf}
@@ -72,8 +73,12 @@ for stage in $stages; do
       build build/arm64 -DCMAKE_TOOLCHAIN_FILE=toolchains/aarch64-linux-gnu.cmake || status=1
       run_ctest build/arm64 --timeout 900 || status=1
       ;;
+    armhf)
+      build build/armhf -DCMAKE_TOOLCHAIN_FILE=toolchains/arm-linux-gnueabihf.cmake || status=1
+      run_ctest build/armhf --timeout 900 || status=1
+      ;;
     *)
-      echo "test.sh: unknown stage '$stage' (release, consumer, asan, arm64)" >&2
+      echo "test.sh: unknown stage '$stage' (release, consumer, asan, arm64, armhf)" >&2
       exit 2
       ;;
   esac

@@ -246,8 +246,9 @@ bool read_array(Reader& r, const std::string& key, int depth, GgufArray* a) {
     if (et == GGUF_TYPE_BOOL) {
       for (uint64_t i = 0; i < n; i++) {
         if (a->data[i] > 1) {
-          return fail(r.err, "key '%s': array bool %llu at offset %zu is %u, not 0 or 1",
-                      key.c_str(), static_cast<unsigned long long>(i), r.pos + i, a->data[i]);
+          return fail(r.err, "key '%s': array bool %llu at offset %llu is %u, not 0 or 1",
+                      key.c_str(), static_cast<unsigned long long>(i),
+                      static_cast<unsigned long long>(r.pos + i), a->data[i]);
         }
       }
     }

@@ -71,7 +71,32 @@ typedef struct amskv_stats {
   uint64_t tokens_seen;  /* tokens attended, all layers */
   uint64_t tokens_evicted; /* tokens dropped by events, summed over layers (per KV head) */
   const char* isa;       /* kernel variant in use: "ref", "avx2", "avx512", "neon" */
+  /* Region wipe-out (every evicting policy): at each event and KV head, a region is wiped
+   * out when none of its tokens is kept. Regions: for ams:* policies the ones AMS cut; for
+   * the others AMS step 4 applied to the event's window attention mass. */
+  uint64_t wipe_segments;  /* regions seen, over events, layers and heads */
+  uint64_t wiped_segments; /* of which wiped out */
+  double wipe_rate;        /* wiped_segments / wipe_segments, 0 before any event */
 } amskv_stats;
+
+/* What one compression event did to one KV head, for observers. Pointers are valid during
+ * the callback only. */
+typedef struct amskv_event_info {
+  int layer, kv_head;
+  int n_tokens, n_keep;      /* held before the event, kept after it */
+  const int32_t* positions;  /* [n_tokens] absolute positions held before the event */
+  const float* mass;         /* [n_tokens] the event's attention mass (NULL if no window) */
+  const int32_t* kept;       /* [n_keep] kept slots (indices into positions), ascending */
+  int n_segments;            /* the regions of the wipe-out count (see amskv_stats) */
+  const int32_t* seg_start;  /* [n_segments] first slot of each region */
+  int n_wiped;               /* regions with no kept token */
+  /* ams:* policies: the segments AMS itself used (credit mixed in) and their quotas. */
+  int n_ams_segments;
+  const int32_t* ams_seg_start, *ams_seg_len, *ams_seg_quota;
+  const float* ams_seg_mass;
+} amskv_event_info;
+
+typedef void (*amskv_event_observer)(const amskv_event_info* info, void* user);
 
 typedef struct amskv_session amskv_session;
 
@@ -104,6 +129,12 @@ amskv_status amskv_prefill(amskv_session* session, int layer, int32_t pos0, int 
                            const float* q, const float* k, const float* v, float* out);
 
 amskv_status amskv_get_stats(const amskv_session* session, amskv_stats* out);
+
+/* Calls `fn` for every KV head of every compression event (NULL removes it). With an
+ * observer set, events run their heads on the calling thread; without one they cost
+ * nothing extra. */
+amskv_status amskv_set_event_observer(amskv_session* session, amskv_event_observer fn,
+                                      void* user);
 
 /* Tokens layer `layer` holds now (per KV head); -1 for a bad session or layer. */
 int amskv_layer_tokens(const amskv_session* session, int layer);
