@@ -84,8 +84,9 @@ void random_scores(uint64_t seed, uint64_t event, int layer, int head, int T, fl
 }
 
 size_t expected_attention_scratch_floats(int T, int d) {
-  // mu' [d], S' [d][d], R S [d][d], averaged cos/sin [d], logits [T], group mean [T]
-  return (size_t)d + 2 * (size_t)d * d + (size_t)d + 2 * (size_t)T;
+  // mu' [d], S' [d][d], R S [d][d], averaged cos/sin [d], logits [T], group mean [T],
+  // S' k_j for every key [T][d]
+  return (size_t)d + 2 * (size_t)d * d + (size_t)d + 2 * (size_t)T + (size_t)d * T;
 }
 
 void expected_attention_scores(const ExpectedAttentionArgs& a, float* scratch, float* out) {
@@ -96,14 +97,20 @@ void expected_attention_scores(const ExpectedAttentionArgs& a, float* scratch, f
   float* cs = RS + (size_t)d * d;  // [half] mean cos, [half] mean sin
   float* logit = cs + d;        // [T]
   float* p = logit + T;         // [T]
+  float* SK = p + T;            // [T][d]: row j holds S' k_j
   // The RoPE matrix averaged over the next `horizon` positions: per frequency pair a 2x2
   // block [[c, -s], [s, c]] with c, s the mean cos and sin of the angles.
+  // The angles step by f: walk them as a complex rotation (two sincos per pair, not 2H).
   for (int i = 0; i < half; ++i) {
     const double f = std::pow((double)a.rope_theta, -2.0 * i / d);
-    double c = 0, s = 0;
+    const double a0 = (double)(a.newest_pos + 1) * f;
+    const double wc = std::cos(f), ws = std::sin(f);
+    double zc = std::cos(a0), zs = std::sin(a0), c = 0, s = 0;
     for (int k = 1; k <= a.horizon; ++k) {
-      const double ang = (double)(a.newest_pos + k) * f;
-      c += std::cos(ang), s += std::sin(ang);
+      c += zc, s += zs;
+      const double t = zc * wc - zs * ws;
+      zs = zc * ws + zs * wc;
+      zc = t;
     }
     cs[i] = (float)(c / a.horizon);
     cs[half + i] = (float)(s / a.horizon);
@@ -161,26 +168,24 @@ void expected_attention_scores(const ExpectedAttentionArgs& a, float* scratch, f
         }
       }
     }
-    // Logits and a softmax over the tokens.
+    // Logits: the linear term and, for the full covariance, S' k_j for every key as one
+    // T x d x d product on the SIMD kernel (S' is symmetric: row r of S' dotted with k_j).
+    a.kern->qk_f32(mu, 1, a.keys, T, d, logit, T);
+    if (!a.diag) a.kern->qk_f32(a.keys, T, S, d, d, SK, d);  // SK[j][r] = k_j . S'_r
     float mx = -INFINITY;
     for (int j = 0; j < T; ++j) {
       const float* k = a.keys + (size_t)j * d;
-      float lin = 0.f, quad = 0.f;
-      for (int c = 0; c < d; ++c) lin += k[c] * mu[c];
+      float quad = 0.f;
       if (a.diag) {
         for (int i = 0; i < half; ++i) {
           const float k0 = k[lo(i)], k1 = k[hi(i)];
           quad += k0 * k0 * S[lo(i)] + k1 * k1 * S[hi(i)] + 2.f * k0 * k1 * RS[i];
         }
       } else {
-        for (int r = 0; r < d; ++r) {
-          const float* row = S + (size_t)r * d;
-          float t = 0.f;
-          for (int c = 0; c < d; ++c) t += row[c] * k[c];
-          quad += k[r] * t;
-        }
+        const float* sk = SK + (size_t)j * d;
+        for (int r = 0; r < d; ++r) quad += k[r] * sk[r];
       }
-      logit[j] = lin * inv_sqrt_d + quad / (2.f * d);
+      logit[j] = logit[j] * inv_sqrt_d + quad / (2.f * d);
       mx = logit[j] > mx ? logit[j] : mx;
     }
     double sum = 0;

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "arch/kernels.h"
+
 namespace amskv {
 
 // ams.md step 1 (and snapkv): evidence_sum[j] is the attention token j received from the
@@ -54,6 +56,7 @@ struct ExpectedAttentionArgs {
   int horizon;     // 512
   float eps;       // 0.01
   int n_outlier;   // 4
+  const Kernels* kern;  // the full covariance's T x d x d products run on its qk kernel
 };
 size_t expected_attention_scratch_floats(int T, int d);
 void expected_attention_scores(const ExpectedAttentionArgs& a, float* scratch, float* out);

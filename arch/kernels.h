@@ -37,6 +37,7 @@ struct Kernels {
   // Storage conversion. f16 saturates at +-65504; q8 returns the row scale maxabs/127 and
   // stores round-to-nearest-even(x * 127 / maxabs).
   void (*to_f16)(const float* x, uint16_t* y, int n);
+  void (*from_f16)(const uint16_t* x, float* y, int n);
   float (*to_q8)(const float* x, int8_t* y, int n);
   // Compaction: row i = row idx[i] for i < n; idx strictly ascending, so idx[i] >= i and
   // the copy is safe in place.

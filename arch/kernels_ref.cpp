@@ -106,6 +106,10 @@ void to_f16(const float* x, uint16_t* y, int n) {
   }
 }
 
+void from_f16(const uint16_t* x, float* y, int n) {
+  for (int i = 0; i < n; ++i) y[i] = f16_to_f32(x[i]);
+}
+
 float to_q8(const float* x, int8_t* y, int n) {
   float mx = 0.f;
   for (int i = 0; i < n; ++i) mx = std::fabs(x[i]) > mx ? std::fabs(x[i]) : mx;
@@ -125,6 +129,6 @@ void gather_rows(void* base, size_t row_bytes, const int32_t* idx, int n) {
 
 extern const Kernels kKernelsRef;
 constexpr Kernels kKernelsRef = {"ref",  qk_f32,      qk_f16,    qk_q8,  softmax, av_f32,     av_f16,
-                             av_q8, rope_normal, rope_neox, to_f16, to_q8,   gather_rows};
+                             av_q8, rope_normal, rope_neox, to_f16, from_f16, to_q8, gather_rows};
 
 }  // namespace amskv

@@ -250,6 +250,12 @@ struct SimdKernels {
     }
   }
 
+  static void from_f16(const uint16_t* x, float* y, int n) {
+    const int nv = n / W * W;
+    for (int i = 0; i < nv; i += W) Ops::load_f16(x + i).store_unaligned(y + i);
+    for (int i = nv; i < n; ++i) y[i] = amskv::f16_to_f32(x[i]);
+  }
+
   static float to_q8(const float* x, int8_t* y, int n) {
     const int nv = n / W * W;
     float mx = 0.f;
@@ -283,7 +289,7 @@ struct SimdKernels {
   // constexpr: the per-ISA table is constant-initialised data, so no code compiled with the
   // ISA's flags runs before dispatch has checked the CPU.
   static constexpr amskv::Kernels table(const char* name) {
-    return {name,  qk_f32,      qk_f16,    qk_q8,  softmax, av_f32,      av_f16,
-            av_q8, rope_normal, rope_neox, to_f16, to_q8,   gather_rows};
+    return {name,  qk_f32,      qk_f16,    qk_q8,  softmax,  av_f32, av_f16,
+            av_q8, rope_normal, rope_neox, to_f16, from_f16, to_q8,  gather_rows};
   }
 };

@@ -6,7 +6,6 @@
 
 #include "ams/ams_select.h"
 #include "ams/score.h"
-#include "arch/f16.h"
 #include "runtime/session.h"
 
 namespace amskv {
@@ -74,18 +73,15 @@ T* at(char* base, size_t off) {
 
 // Converts `n` stored rows of (layer, h) to f32 rows of d floats.
 void dequantize_rows(amskv_session* s, const char* rows, const float* scales, int n, float* out) {
-  const int d = s->geo.head_dim;
-  for (int j = 0; j < n; ++j) {
-    float* o = out + (size_t)j * d;
-    if (s->geo.dtype == AMSKV_F32) {
-      std::memcpy(o, (const float*)rows + (size_t)j * d, (size_t)d * 4);
-    } else if (s->geo.dtype == AMSKV_F16) {
-      const uint16_t* r = (const uint16_t*)rows + (size_t)j * d;
-      for (int c = 0; c < d; ++c) o[c] = f16_to_f32(r[c]);
-    } else {
-      const int8_t* r = (const int8_t*)rows + (size_t)j * d;
-      for (int c = 0; c < d; ++c) o[c] = (float)r[c] * scales[j];
-    }
+  const size_t count = (size_t)n * s->geo.head_dim;
+  if (s->geo.dtype == AMSKV_F32) {
+    std::memcpy(out, rows, count * 4);
+  } else if (s->geo.dtype == AMSKV_F16) {
+    s->kern->from_f16((const uint16_t*)rows, out, (int)count);
+  } else {
+    const int d = s->geo.head_dim;
+    for (int j = 0; j < n; ++j)
+      for (int c = 0; c < d; ++c) out[(size_t)j * d + c] = (float)((const int8_t*)rows)[(size_t)j * d + c] * scales[j];
   }
 }
 
@@ -230,7 +226,8 @@ void base_scores(amskv_session* s, int layer, int h, int T, char* ev, const Even
                                 d,           G,         q_stats_at(s, layer, h * G),
                                 s->state.q_stat_floats, p.ea_diag, ls.q_count,
                                 ls.last_pos, s->rope_theta, s->rope_style == AMSKV_ROPE_NEOX,
-                                p.ea_horizon, 0.01f,     4};
+                                p.ea_horizon, 0.01f,     4,
+                                s->kern};
         expected_attention_scores(a, at<float>(ev, e.scorer_ws), out);
       }
       break;

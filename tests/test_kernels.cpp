@@ -233,6 +233,10 @@ TEST_P(Kernels, ConversionsAreBitExact) {
         ASSERT_EQ(got16[i + 1], want16[i]) << "f16 of " << x[i];
         ASSERT_TRUE(std::isfinite(f16_to_f32(got16[i + 1])));
       }
+      std::vector<float> back_want(n), back_got(n + 1);
+      ref_->from_f16(want16.data(), back_want.data(), n);
+      k_->from_f16(got16.data() + 1, back_got.data() + 1, n);
+      for (int i = 0; i < n; ++i) ASSERT_EQ(back_got[i + 1], back_want[i]) << "f32 of half " << want16[i];
       std::vector<int8_t> want8(n), got8(n + 1);
       const float ws = ref_->to_q8(x.data(), want8.data(), n);
       const float gs = k_->to_q8(xs.p, got8.data() + 1, n);

@@ -280,7 +280,7 @@ TEST(Scores, ExpectedAttentionMatchesBruteForce) {
     std::vector<float> scratch(amskv::expected_attention_scratch_floats(T, d)), got(T);
     amskv::ExpectedAttentionArgs a{keys.data(), vnorm.data(), T,   d,       G,     stats.data(),
                                    d + d * d,   false,        steps, pos, 500.f, neox,
-                                   horizon,     0.01f,        4};
+                                   horizon,     0.01f,        4,     &amskv::kKernelsRef};
     amskv::expected_attention_scores(a, scratch.data(), got.data());
     for (int j = 0; j < T; ++j) EXPECT_NEAR(got[j], want[j], 1e-4 * want[j]) << "neox " << neox;
   }
