@@ -13,8 +13,8 @@ namespace {
 
 constexpr int kMaxPolicyChars = 400;
 
-const char* const kScorerNames[] = {"tova",     "h2o",    "snapkv",    "expected_attention",
-                                    "keydiff",  "knorm",  "streaming", "random"};
+const char* const kScorerNames[] = {"tova",    "h2o",   "snapkv",    "expected_attention",
+                                    "keydiff", "knorm", "streaming", "random"};
 
 bool name_is(const char* s, size_t len, const char* name) {
   return std::strlen(name) == len && std::strncmp(s, name, len) == 0;
@@ -62,7 +62,7 @@ struct Option {
 };
 
 #define AMSKV_OPT(key, applies, type, lo, hi, field) \
-  {key, applies, type, lo, hi, offsetof(Policy, field)}
+  { key, applies, type, lo, hi, offsetof(Policy, field) }
 
 const Option kOptions[] = {
     AMSKV_OPT("n_sink", kEvicting, 'i', 0, 1024, n_sink),
@@ -88,10 +88,14 @@ const Option kOptions[] = {
 
 int applies_mask(PolicyKind k) {
   switch (k) {
-    case PolicyKind::kFull: return 0;
-    case PolicyKind::kStreaming: return kEvicting;
-    case PolicyKind::kTopK: return kEvicting | kScored;
-    case PolicyKind::kAms: return kEvicting | kScored | kAmsOnly;
+    case PolicyKind::kFull:
+      return 0;
+    case PolicyKind::kStreaming:
+      return kEvicting;
+    case PolicyKind::kTopK:
+      return kEvicting | kScored;
+    case PolicyKind::kAms:
+      return kEvicting | kScored | kAmsOnly;
   }
   return 0;
 }
@@ -107,8 +111,10 @@ bool set_option(Policy* p, const Option& o, const char* v, size_t vlen, char* er
       return true;
     case 'b':
       if (!parse_int(v, vlen, 0, 1, &i)) break;
-      if (o.offset == offsetof(Policy, global_head)) *(bool*)field = i != 0;
-      else *(int*)field = (int)i;
+      if (o.offset == offsetof(Policy, global_head))
+        *(bool*)field = i != 0;
+      else
+        *(int*)field = (int)i;
       return true;
     case 'f':
       if (!parse_float(v, vlen, o.lo, o.hi, &f)) break;
@@ -125,9 +131,10 @@ bool set_option(Policy* p, const Option& o, const char* v, size_t vlen, char* er
       return true;
     }
     case 's': {
-      int seg = name_is(v, vlen, "mass") ? AMSKV_SEG_MASS
-                : name_is(v, vlen, "fixed") ? AMSKV_SEG_FIXED
-                : name_is(v, vlen, "valley") ? AMSKV_SEG_VALLEY : -1;
+      int seg = name_is(v, vlen, "mass")     ? AMSKV_SEG_MASS
+                : name_is(v, vlen, "fixed")  ? AMSKV_SEG_FIXED
+                : name_is(v, vlen, "valley") ? AMSKV_SEG_VALLEY
+                                             : -1;
       if (seg < 0) {
         format_error(err, "policy option segmenter takes mass, fixed or valley, got '%.*s'",
                      (int)vlen, v);
@@ -148,8 +155,8 @@ bool set_option(Policy* p, const Option& o, const char* v, size_t vlen, char* er
     format_error(err, "policy option '%s' needs a number in [%g, %g], got '%.*s'", o.key, o.lo,
                  o.hi, (int)vlen, v);
   else if (o.type == 'u')
-    format_error(err, "policy option '%s' needs a whole number >= 0, got '%.*s'", o.key,
-                 (int)vlen, v);
+    format_error(err, "policy option '%s' needs a whole number >= 0, got '%.*s'", o.key, (int)vlen,
+                 v);
   else
     format_error(err, "policy option '%s' needs a whole number in [%ld, %ld], got '%.*s'", o.key,
                  (long)o.lo, (long)o.hi, (int)vlen, v);
@@ -167,7 +174,9 @@ bool scorer_from_name(const char* name, size_t len, ScorerKind* out) {
   return false;
 }
 
-const char* scorer_name(ScorerKind s) { return kScorerNames[(int)s]; }
+const char* scorer_name(ScorerKind s) {
+  return kScorerNames[(int)s];
+}
 
 bool policy_parse(const char* text, Policy* out, char* err) {
   if (!text) {
@@ -242,16 +251,28 @@ bool policy_parse(const char* text, Policy* out, char* err) {
 
 void policy_name(const Policy& p, char* buf, size_t n) {
   switch (p.kind) {
-    case PolicyKind::kFull: std::snprintf(buf, n, "full"); break;
-    case PolicyKind::kStreaming: std::snprintf(buf, n, "streaming"); break;
-    case PolicyKind::kTopK: std::snprintf(buf, n, "%s", scorer_name(p.scorer)); break;
-    case PolicyKind::kAms: std::snprintf(buf, n, "ams:%s", scorer_name(p.scorer)); break;
+    case PolicyKind::kFull:
+      std::snprintf(buf, n, "full");
+      break;
+    case PolicyKind::kStreaming:
+      std::snprintf(buf, n, "streaming");
+      break;
+    case PolicyKind::kTopK:
+      std::snprintf(buf, n, "%s", scorer_name(p.scorer));
+      break;
+    case PolicyKind::kAms:
+      std::snprintf(buf, n, "ams:%s", scorer_name(p.scorer));
+      break;
   }
 }
 
-bool policy_evicts(const Policy& p) { return p.kind != PolicyKind::kFull; }
+bool policy_evicts(const Policy& p) {
+  return p.kind != PolicyKind::kFull;
+}
 
-int policy_must_keep(const Policy& p) { return policy_evicts(p) ? p.n_sink + p.keep_last : 0; }
+int policy_must_keep(const Policy& p) {
+  return policy_evicts(p) ? p.n_sink + p.keep_last : 0;
+}
 
 int policy_min_capacity(const Policy& p) {
   return policy_evicts(p) ? policy_must_keep(p) + 64 : 1;

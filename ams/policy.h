@@ -27,17 +27,17 @@ enum class ScorerKind {
 
 struct Policy {
   PolicyKind kind;
-  ScorerKind scorer;      // kTopK and kAms
-  int n_sink;             // first tokens always kept (attention sinks)
-  int keep_last;          // most recent tokens always kept
-  int window;             // W: queries whose attention is the evidence of AMS and wipe-out
-  int snap_window;        // W of the snapkv scorer
-  int ea_window;          // steps of query statistics for expected_attention
-  int ea_horizon;         // future positions its RoPE average covers
-  bool ea_diag;           // expected_attention keeps only the diagonal of q q^T
-  bool global_head;       // ablation: one segmentation for all KV heads of a layer
-  uint64_t seed;          // random scorer
-  amskv_ams_params ams;   // AMS parameters (n_sink / always_keep_last mirror the above)
+  ScorerKind scorer;     // kTopK and kAms
+  int n_sink;            // first tokens always kept (attention sinks)
+  int keep_last;         // most recent tokens always kept
+  int window;            // W: queries whose attention is the evidence of AMS and wipe-out
+  int snap_window;       // W of the snapkv scorer
+  int ea_window;         // steps of query statistics for expected_attention
+  int ea_horizon;        // future positions its RoPE average covers
+  bool ea_diag;          // expected_attention keeps only the diagonal of q q^T
+  bool global_head;      // ablation: one segmentation for all KV heads of a layer
+  uint64_t seed;         // random scorer
+  amskv_ams_params ams;  // AMS parameters (n_sink / always_keep_last mirror the above)
 };
 
 // Parses `text`; on failure returns false and writes one line to err (kErrorBytes).

@@ -78,8 +78,8 @@ static uint64_t splitmix64(uint64_t x) {
 }
 
 void random_scores(uint64_t seed, uint64_t event, int layer, int head, int T, float* out) {
-  const uint64_t base = splitmix64(seed ^ splitmix64(event ^ splitmix64(
-                                              ((uint64_t)(uint32_t)layer << 32) | (uint32_t)head)));
+  const uint64_t base = splitmix64(
+      seed ^ splitmix64(event ^ splitmix64(((uint64_t)(uint32_t)layer << 32) | (uint32_t)head)));
   for (int j = 0; j < T; ++j) out[j] = (float)(splitmix64(base + (uint64_t)j) >> 40) / 16777216.f;
 }
 
@@ -91,13 +91,13 @@ size_t expected_attention_scratch_floats(int T, int d) {
 
 void expected_attention_scores(const ExpectedAttentionArgs& a, float* scratch, float* out) {
   const int T = a.T, d = a.d, half = d / 2;
-  float* mu = scratch;          // [d]
-  float* S = mu + d;            // [d][d] (diag: first d used)
-  float* RS = S + (size_t)d * d;  // [d][d]
+  float* mu = scratch;             // [d]
+  float* S = mu + d;               // [d][d] (diag: first d used)
+  float* RS = S + (size_t)d * d;   // [d][d]
   float* cs = RS + (size_t)d * d;  // [half] mean cos, [half] mean sin
-  float* logit = cs + d;        // [T]
-  float* p = logit + T;         // [T]
-  float* SK = p + T;            // [T][d]: row j holds S' k_j
+  float* logit = cs + d;           // [T]
+  float* p = logit + T;            // [T]
+  float* SK = p + T;               // [T][d]: row j holds S' k_j
   // The RoPE matrix averaged over the next `horizon` positions: per frequency pair a 2x2
   // block [[c, -s], [s, c]] with c, s the mean cos and sin of the angles.
   // The angles step by f: walk them as a complex rotation (two sincos per pair, not 2H).

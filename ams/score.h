@@ -53,9 +53,9 @@ struct ExpectedAttentionArgs {
   int32_t newest_pos;
   float rope_theta;
   bool neox;
-  int horizon;     // 512
-  float eps;       // 0.01
-  int n_outlier;   // 4
+  int horizon;          // 512
+  float eps;            // 0.01
+  int n_outlier;        // 4
   const Kernels* kern;  // the full covariance's T x d x d products run on its qk kernel
 };
 size_t expected_attention_scratch_floats(int T, int d);

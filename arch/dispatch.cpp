@@ -2,8 +2,8 @@
 // ISA flags, it only reads the per-ISA tables' data after checking the CPU.
 #include <atomic>
 #include <cstdlib>
-#include <initializer_list>
 #include <cstring>
+#include <initializer_list>
 
 #include "arch/kernels.h"
 #include "runtime/error.h"
@@ -62,7 +62,9 @@ CpuFeatures detect() {
 // Detected once, before main: a namespace-scope constant needs no lock (a function-local
 // static would pull in the C++ runtime's guard functions, which C programs lack).
 const CpuFeatures g_cpu = detect();
-const CpuFeatures& cpu() { return g_cpu; }
+const CpuFeatures& cpu() {
+  return g_cpu;
+}
 
 const Kernels* compiled(Isa isa) {
   switch (isa) {
@@ -92,7 +94,9 @@ std::atomic<const Kernels*> g_active{nullptr};
 
 }  // namespace
 
-const char* isa_name(Isa isa) { return kNames[(int)isa]; }
+const char* isa_name(Isa isa) {
+  return kNames[(int)isa];
+}
 
 bool isa_from_name(const char* name, Isa* out) {
   for (int i = 0; i < (int)Isa::kCount; ++i)
@@ -119,7 +123,9 @@ bool isa_supported(Isa isa) {
   }
 }
 
-const Kernels* kernels_for(Isa isa) { return isa_supported(isa) ? compiled(isa) : nullptr; }
+const Kernels* kernels_for(Isa isa) {
+  return isa_supported(isa) ? compiled(isa) : nullptr;
+}
 
 Isa best_isa() {
   for (Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kNeon})

@@ -20,8 +20,7 @@ struct Kernels {
   const char* name;
   // scores[g * ld + j] = dot(q[g * d ...], k[j * d ...]) for g < n_q, j < n.
   void (*qk_f32)(const float* q, int n_q, const float* k, int n, int d, float* scores, int ld);
-  void (*qk_f16)(const float* q, int n_q, const uint16_t* k, int n, int d, float* scores,
-                 int ld);
+  void (*qk_f16)(const float* q, int n_q, const uint16_t* k, int n, int d, float* scores, int ld);
   void (*qk_q8)(const float* q, int n_q, const int8_t* k, const float* k_scale, int n, int d,
                 float* scores, int ld);
   // In place, numerically stable: x[j] = exp(x[j] - max) / sum.

@@ -25,13 +25,14 @@ struct Ops {
   }
   static B haddp(const B* r) { return hadd8(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]); }
   // Lane i = sum of x_i's eight lanes.
-  static __m256 hadd8(__m256 x0, __m256 x1, __m256 x2, __m256 x3, __m256 x4, __m256 x5,
-                      __m256 x6, __m256 x7) {
+  static __m256 hadd8(__m256 x0, __m256 x1, __m256 x2, __m256 x3, __m256 x4, __m256 x5, __m256 x6,
+                      __m256 x7) {
     // hadd(a, b) = [a0+a1, a2+a3, b0+b1, b2+b3 | a4+a5, a6+a7, b4+b5, b6+b7]
     __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(x0, x1), _mm256_hadd_ps(x2, x3));
     __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(x4, x5), _mm256_hadd_ps(x6, x7));
     // u0 = [x0..x3 low-half sums | x0..x3 high-half sums], u1 likewise for x4..x7
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                         _mm256_permute2f128_ps(u0, u1, 0x31));
   }
 };
 

@@ -29,8 +29,8 @@ void qk_f16(const float* q, int n_q, const uint16_t* k, int n, int d, float* sco
              [&](int j, int c) { return f16_to_f32(k[(size_t)j * d + c]); });
 }
 
-void qk_q8(const float* q, int n_q, const int8_t* k, const float* ks, int n, int d,
-           float* scores, int ld) {
+void qk_q8(const float* q, int n_q, const int8_t* k, const float* ks, int n, int d, float* scores,
+           int ld) {
   for (int g = 0; g < n_q; ++g) {
     for (int j = 0; j < n; ++j) {
       float acc = 0.f;
@@ -66,8 +66,7 @@ void av_f32(const float* p, int n_q, int ld, const float* v, int n, int d, float
 }
 
 void av_f16(const float* p, int n_q, int ld, const uint16_t* v, int n, int d, float* out) {
-  av_generic(p, n_q, ld, n, d, out,
-             [&](int j, int c) { return f16_to_f32(v[(size_t)j * d + c]); });
+  av_generic(p, n_q, ld, n, d, out, [&](int j, int c) { return f16_to_f32(v[(size_t)j * d + c]); });
 }
 
 void av_q8(const float* p, int n_q, int ld, const int8_t* v, const float* vs, int n, int d,
@@ -121,14 +120,15 @@ float to_q8(const float* x, int8_t* y, int n) {
 void gather_rows(void* base, size_t row_bytes, const int32_t* idx, int n) {
   char* b = (char*)base;
   for (int i = 0; i < n; ++i)
-    if (idx[i] != i) std::memcpy(b + (size_t)i * row_bytes, b + (size_t)idx[i] * row_bytes,
-                                 row_bytes);
+    if (idx[i] != i)
+      std::memcpy(b + (size_t)i * row_bytes, b + (size_t)idx[i] * row_bytes, row_bytes);
 }
 
 }  // namespace
 
 extern const Kernels kKernelsRef;
-constexpr Kernels kKernelsRef = {"ref",  qk_f32,      qk_f16,    qk_q8,  softmax, av_f32,     av_f16,
-                             av_q8, rope_normal, rope_neox, to_f16, from_f16, to_q8, gather_rows};
+constexpr Kernels kKernelsRef = {"ref",  qk_f32,   qk_f16, qk_q8,       softmax,
+                                 av_f32, av_f16,   av_q8,  rope_normal, rope_neox,
+                                 to_f16, from_f16, to_q8,  gather_rows};
 
 }  // namespace amskv

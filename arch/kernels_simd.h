@@ -57,8 +57,8 @@ struct SimdKernels {
   }
 
   template <class L>
-  static void qk(const float* q, int n_q, const typename L::T* k, const float* scale, int n,
-                 int d, float* scores, int ld) {
+  static void qk(const float* q, int n_q, const typename L::T* k, const float* scale, int n, int d,
+                 float* scores, int ld) {
     using T = typename L::T;
     const int dv = d / W * W;
     int j0 = 0;
@@ -69,11 +69,12 @@ struct SimdKernels {
         B acc[W];
 #pragma GCC unroll 16
         for (int i = 0; i < W; ++i) acc[i] = B(0.f);
-        // Row by row: memory is read in order; the W chains are independent.
+          // Row by row: memory is read in order; the W chains are independent.
 #pragma GCC unroll 16
         for (int i = 0; i < W; ++i)
           for (int c = 0; c < dv; c += W)
-            acc[i] = xsimd::fma(B::load_unaligned(qg + c), L::load(rows + (size_t)i * d + c), acc[i]);
+            acc[i] =
+                xsimd::fma(B::load_unaligned(qg + c), L::load(rows + (size_t)i * d + c), acc[i]);
         B sum = Ops::haddp(acc);
         if (dv < d) {  // only AVX-512 with head_dim % 16 == 8
           alignas(64) float tail[W];
@@ -92,7 +93,8 @@ struct SimdKernels {
       for (int g = 0; g < n_q; ++g) {
         const float* qg = q + (size_t)g * d;
         B a(0.f);
-        for (int c = 0; c < dv; c += W) a = xsimd::fma(B::load_unaligned(qg + c), L::load(kj + c), a);
+        for (int c = 0; c < dv; c += W)
+          a = xsimd::fma(B::load_unaligned(qg + c), L::load(kj + c), a);
         float s = xsimd::hadd(a);
         for (int c = dv; c < d; ++c) s += qg[c] * L::at(kj + c);
         scores[(size_t)g * ld + j0] = scale ? s * scale[j0] : s;
@@ -105,8 +107,8 @@ struct SimdKernels {
   static constexpr int kBlock = 64;
 
   template <class L>
-  static void av(const float* p, int n_q, int ld, const typename L::T* v, const float* scale,
-                 int n, int d, float* out) {
+  static void av(const float* p, int n_q, int ld, const typename L::T* v, const float* scale, int n,
+                 int d, float* out) {
     using T = typename L::T;
     const int dv = d / W * W;
     for (int i = 0; i < n_q * d; ++i) out[i] = 0.f;
@@ -140,7 +142,8 @@ struct SimdKernels {
         }
         for (; c < d; ++c) {
           float a = og[c];
-          for (int j = j0; j < j1; ++j) a += (scale ? pg[j] * scale[j] : pg[j]) * L::at(v + (size_t)j * d + c);
+          for (int j = j0; j < j1; ++j)
+            a += (scale ? pg[j] * scale[j] : pg[j]) * L::at(v + (size_t)j * d + c);
           og[c] = a;
         }
       }
@@ -150,8 +153,7 @@ struct SimdKernels {
   static void qk_f32(const float* q, int n_q, const float* k, int n, int d, float* s, int ld) {
     qk<F32>(q, n_q, k, nullptr, n, d, s, ld);
   }
-  static void qk_f16(const float* q, int n_q, const uint16_t* k, int n, int d, float* s,
-                     int ld) {
+  static void qk_f16(const float* q, int n_q, const uint16_t* k, int n, int d, float* s, int ld) {
     qk<F16>(q, n_q, k, nullptr, n, d, s, ld);
   }
   static void qk_q8(const float* q, int n_q, const int8_t* k, const float* ks, int n, int d,
@@ -161,12 +163,11 @@ struct SimdKernels {
   static void av_f32(const float* p, int n_q, int ld, const float* v, int n, int d, float* o) {
     av<F32>(p, n_q, ld, v, nullptr, n, d, o);
   }
-  static void av_f16(const float* p, int n_q, int ld, const uint16_t* v, int n, int d,
-                     float* o) {
+  static void av_f16(const float* p, int n_q, int ld, const uint16_t* v, int n, int d, float* o) {
     av<F16>(p, n_q, ld, v, nullptr, n, d, o);
   }
-  static void av_q8(const float* p, int n_q, int ld, const int8_t* v, const float* vs, int n,
-                    int d, float* o) {
+  static void av_q8(const float* p, int n_q, int ld, const int8_t* v, const float* vs, int n, int d,
+                    float* o) {
     av<Q8>(p, n_q, ld, v, vs, n, d, o);
   }
 

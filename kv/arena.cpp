@@ -17,11 +17,15 @@ bool carve(size_t* cursor, size_t bytes, size_t* offset) {
   return true;
 }
 
-bool mul(size_t a, size_t b, size_t* out) { return !__builtin_mul_overflow(a, b, out); }
+bool mul(size_t a, size_t b, size_t* out) {
+  return !__builtin_mul_overflow(a, b, out);
+}
 
 }  // namespace
 
-size_t dtype_bytes(int dtype) { return dtype == AMSKV_F32 ? 4 : dtype == AMSKV_F16 ? 2 : 1; }
+size_t dtype_bytes(int dtype) {
+  return dtype == AMSKV_F32 ? 4 : dtype == AMSKV_F16 ? 2 : 1;
+}
 
 ThreadScratch thread_scratch_layout(const Geometry& g, const StateSpec& st, int capacity) {
   const size_t G = (size_t)(g.n_q_heads / g.n_kv_heads), d = (size_t)g.head_dim;

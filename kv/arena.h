@@ -34,26 +34,26 @@ struct StateSpec {
 
 // Byte offsets from the start of the block; every span starts on a 64-byte boundary.
 struct ArenaLayout {
-  int capacity;              // tokens per KV head per layer
-  size_t header;             // the session object:          [1] header_bytes
-  size_t layers;             // per-layer counters:          [n_layers] LayerState
-  size_t keys;               // [n_layers][n_kv][capacity][head_dim] storage dtype
-  size_t values;             // [n_layers][n_kv][capacity][head_dim] storage dtype
-  size_t key_scales;         // q8 only: [n_layers][n_kv][capacity] float
-  size_t value_scales;       // q8 only: [n_layers][n_kv][capacity] float
-  size_t positions;          // [n_layers][n_kv][capacity] int32 absolute positions
-  size_t rope_freqs;         // [head_dim / 2] double: RoPE inverse frequencies
-  size_t evidence;           // [n_layers][n_kv][capacity] float, if StateSpec::evidence
-  size_t base_evidence;      // [n_layers][n_kv][capacity] float, if base_evidence
-  size_t h2o_sum;            // [n_layers][n_kv][capacity] float, if h2o
-  size_t h2o_born;           // [n_layers][n_kv][capacity] int32, if h2o
-  size_t credit;             // [n_layers][n_kv][capacity] float, if credit
-  size_t q_stats;            // [n_layers][n_q][q_stat_floats] float
+  int capacity;                // tokens per KV head per layer
+  size_t header;               // the session object:          [1] header_bytes
+  size_t layers;               // per-layer counters:          [n_layers] LayerState
+  size_t keys;                 // [n_layers][n_kv][capacity][head_dim] storage dtype
+  size_t values;               // [n_layers][n_kv][capacity][head_dim] storage dtype
+  size_t key_scales;           // q8 only: [n_layers][n_kv][capacity] float
+  size_t value_scales;         // q8 only: [n_layers][n_kv][capacity] float
+  size_t positions;            // [n_layers][n_kv][capacity] int32 absolute positions
+  size_t rope_freqs;           // [head_dim / 2] double: RoPE inverse frequencies
+  size_t evidence;             // [n_layers][n_kv][capacity] float, if StateSpec::evidence
+  size_t base_evidence;        // [n_layers][n_kv][capacity] float, if base_evidence
+  size_t h2o_sum;              // [n_layers][n_kv][capacity] float, if h2o
+  size_t h2o_born;             // [n_layers][n_kv][capacity] int32, if h2o
+  size_t credit;               // [n_layers][n_kv][capacity] float, if credit
+  size_t q_stats;              // [n_layers][n_q][q_stat_floats] float
   size_t event_scratch_bytes;  // per thread, inside thread_scratch_bytes
-  size_t thread_scratch;     // [n_threads][thread_scratch_bytes]
+  size_t thread_scratch;       // [n_threads][thread_scratch_bytes]
   size_t thread_scratch_bytes;
-  size_t kv_bytes;           // keys + values + scales
-  size_t total;              // bytes of the whole block
+  size_t kv_bytes;  // keys + values + scales
+  size_t total;     // bytes of the whole block
 };
 
 // One thread's scratch, as floats/ints at these offsets from its slot (64-byte aligned):

@@ -10,7 +10,9 @@ using namespace amskv;
 
 namespace {
 
-bool valid(const amskv_session* s) { return s && s->magic == kSessionMagic; }
+bool valid(const amskv_session* s) {
+  return s && s->magic == kSessionMagic;
+}
 
 bool all_finite(const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i)
@@ -93,8 +95,8 @@ void store_row(amskv_session* s, int layer, int h, int slot, const float* row, b
 
 // Stores one token's keys and values (all KV heads) at `slot`, rotating the keys with
 // `table` (the token's RoPE table). Uses thread 0's key scratch.
-void store_token(amskv_session* s, int layer, int slot, int32_t pos, const float* k,
-                 const float* v, const float* table) {
+void store_token(amskv_session* s, int layer, int slot, int32_t pos, const float* k, const float* v,
+                 const float* table) {
   const int d = s->geo.head_dim;
   float* krow = (float*)(thread_scratch(s, 0) + s->scratch.k);
   for (int h = 0; h < s->geo.n_kv_heads; ++h) {
@@ -156,8 +158,8 @@ void attend_group(amskv_session* s, int layer, int h, int n_keys, int32_t pos, c
 
 extern "C" {
 
-amskv_status amskv_attend(amskv_session* s, int layer, int32_t pos, const float* q,
-                          const float* k, const float* v, float* out) {
+amskv_status amskv_attend(amskv_session* s, int layer, int32_t pos, const float* q, const float* k,
+                          const float* v, float* out) {
   if (!valid(s)) {
     set_thread_error("session is NULL or destroyed");
     return AMSKV_E_NULL;
@@ -181,8 +183,8 @@ amskv_status amskv_attend(amskv_session* s, int layer, int32_t pos, const float*
   return AMSKV_OK;
 }
 
-amskv_status amskv_prefill(amskv_session* s, int layer, int32_t pos0, int n_tokens,
-                           const float* q, const float* k, const float* v, float* out) {
+amskv_status amskv_prefill(amskv_session* s, int layer, int32_t pos0, int n_tokens, const float* q,
+                           const float* k, const float* v, float* out) {
   if (!valid(s)) {
     set_thread_error("session is NULL or destroyed");
     return AMSKV_E_NULL;

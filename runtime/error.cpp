@@ -26,6 +26,8 @@ void set_thread_error(const char* fmt, ...) {
   va_end(ap);
 }
 
-const char* thread_error() { return g_thread_error; }
+const char* thread_error() {
+  return g_thread_error;
+}
 
 }  // namespace amskv

@@ -49,7 +49,7 @@ EventScratch event_scratch_layout(const Geometry& g, const Policy& p, int cap) {
   carve(scored && p.scorer == ScorerKind::kH2o ? n * 4 : 0, &e.n_queries);
   carve(n * 4, &e.seg);
   carve(p.kind == PolicyKind::kAms ? 4 * n * 4 + 3 * 64 : 0, &e.ams_seg);
-  carve(p.kind == PolicyKind::kAms   ? ams_workspace_bytes(cap)
+  carve(p.kind == PolicyKind::kAms    ? ams_workspace_bytes(cap)
         : p.kind == PolicyKind::kTopK ? topk_workspace_bytes(cap)
                                       : 0,
         &e.select_ws);
@@ -81,7 +81,8 @@ void dequantize_rows(amskv_session* s, const char* rows, const float* scales, in
   } else {
     const int d = s->geo.head_dim;
     for (int j = 0; j < n; ++j)
-      for (int c = 0; c < d; ++c) out[(size_t)j * d + c] = (float)((const int8_t*)rows)[(size_t)j * d + c] * scales[j];
+      for (int c = 0; c < d; ++c)
+        out[(size_t)j * d + c] = (float)((const int8_t*)rows)[(size_t)j * d + c] * scales[j];
   }
 }
 
@@ -100,8 +101,7 @@ StateSpec policy_state(const Geometry& g, const Policy& p) {
   if (!policy_evicts(p)) return st;
   const bool scored = p.kind == PolicyKind::kTopK || p.kind == PolicyKind::kAms;
   st.evidence = true;  // window scores: AMS and the wipe-out count of every policy
-  st.base_evidence =
-      scored && (p.scorer == ScorerKind::kTova || p.scorer == ScorerKind::kSnapkv);
+  st.base_evidence = scored && (p.scorer == ScorerKind::kTova || p.scorer == ScorerKind::kSnapkv);
   st.h2o = scored && p.scorer == ScorerKind::kH2o;
   st.credit = p.kind == PolicyKind::kAms && p.ams.use_credit;
   if (scored && p.scorer == ScorerKind::kExpectedAttention)
@@ -116,15 +116,17 @@ static bool in_window(const amskv_session* s, int n_keys, int w) {
   return n_keys > s->capacity - w;
 }
 
-void observe_attention(amskv_session* s, int layer, int h, int n_keys, const float* scores,
-                       int ld, const float* q, int32_t pos) {
+void observe_attention(amskv_session* s, int layer, int h, int n_keys, const float* scores, int ld,
+                       const float* q, int32_t pos) {
   const Policy& p = s->policy;
   if (!policy_evicts(p)) return;
   const int G = s->group;
-  if (in_window(s, n_keys, p.window)) add_group_rows(scores, G, ld, n_keys, evidence_at(s, layer, h));
+  if (in_window(s, n_keys, p.window))
+    add_group_rows(scores, G, ld, n_keys, evidence_at(s, layer, h));
   if (s->state.base_evidence) {
     const int w = p.scorer == ScorerKind::kTova ? 1 : p.snap_window;
-    if (in_window(s, n_keys, w)) add_group_rows(scores, G, ld, n_keys, base_evidence_at(s, layer, h));
+    if (in_window(s, n_keys, w))
+      add_group_rows(scores, G, ld, n_keys, base_evidence_at(s, layer, h));
   }
   if (s->state.h2o) add_group_rows(scores, G, ld, n_keys, h2o_sum_at(s, layer, h));
   // expected_attention: statistics of the un-rotated queries; the first 4 positions of a
@@ -222,11 +224,21 @@ void base_scores(amskv_session* s, int layer, int h, int T, char* ev, const Even
           for (int c = 0; c < d; ++c) n2 += (double)row[c] * row[c];
           vnorm[j] = (float)std::sqrt(n2);
         }
-        ExpectedAttentionArgs a{keys,        vnorm,     T,
-                                d,           G,         q_stats_at(s, layer, h * G),
-                                s->state.q_stat_floats, p.ea_diag, ls.q_count,
-                                ls.last_pos, s->rope_theta, s->rope_style == AMSKV_ROPE_NEOX,
-                                p.ea_horizon, 0.01f,     4,
+        ExpectedAttentionArgs a{keys,
+                                vnorm,
+                                T,
+                                d,
+                                G,
+                                q_stats_at(s, layer, h * G),
+                                s->state.q_stat_floats,
+                                p.ea_diag,
+                                ls.q_count,
+                                ls.last_pos,
+                                s->rope_theta,
+                                s->rope_style == AMSKV_ROPE_NEOX,
+                                p.ea_horizon,
+                                0.01f,
+                                4,
                                 s->kern};
         expected_attention_scores(a, at<float>(ev, e.scorer_ws), out);
       }
@@ -258,7 +270,8 @@ void compress_layer(amskv_session* s, int layer) {
     parallel_for(s, n_kv, [&](int h, int thread) {
       maxes[h] = window_row(s, layer, h, T, w, thread_scratch(s, thread) + s->scratch.event, e);
     });
-    for (int h = 0; h < n_kv; ++h) layer_max = h == 0 || maxes[h] > layer_max ? maxes[h] : layer_max;
+    for (int h = 0; h < n_kv; ++h)
+      layer_max = h == 0 || maxes[h] > layer_max ? maxes[h] : layer_max;
     for (int h = 0; h < n_kv; ++h) {
       float* win = evidence_at(s, layer, h);
       for (int j = T - w; j < T; ++j) win[j] = layer_max;
@@ -311,8 +324,8 @@ void compress_layer(amskv_session* s, int layer) {
         std::memcpy(seg, trace.seg_start, (size_t)n_seg * 4);
         n_wiped = trace.n_wiped;
       } else {
-        n_seg = ams_segment_mass(mass, T, p.ams.segment_mass, p.ams.min_seg_len,
-                                 p.ams.max_seg_len, seg, T);
+        n_seg = ams_segment_mass(mass, T, p.ams.segment_mass, p.ams.min_seg_len, p.ams.max_seg_len,
+                                 seg, T);
         n_wiped = ams_count_wiped(seg, n_seg, T, kept, keep);
       }
       segments[h] = (uint64_t)n_seg;
@@ -365,14 +378,15 @@ void compress_layer(amskv_session* s, int layer) {
     if (s->state.evidence) std::memset(evidence_at(s, layer, h), 0, (size_t)s->capacity * 4);
     if (s->state.base_evidence)
       std::memset(base_evidence_at(s, layer, h), 0, (size_t)s->capacity * 4);
-    if (s->state.credit) std::memset(credit_at(s, layer, h) + keep, 0, (size_t)(s->capacity - keep) * 4);
-    if (s->state.h2o) std::memset(h2o_sum_at(s, layer, h) + keep, 0, (size_t)(s->capacity - keep) * 4);
+    if (s->state.credit)
+      std::memset(credit_at(s, layer, h) + keep, 0, (size_t)(s->capacity - keep) * 4);
+    if (s->state.h2o)
+      std::memset(h2o_sum_at(s, layer, h) + keep, 0, (size_t)(s->capacity - keep) * 4);
     segments[0] += h > 0 ? segments[h] : 0;
     wiped[0] += h > 0 ? wiped[h] : 0;
   }
   if (s->state.q_stat_floats)
-    std::memset(q_stats_at(s, layer, 0), 0,
-                (size_t)s->geo.n_q_heads * s->state.q_stat_floats * 4);
+    std::memset(q_stats_at(s, layer, 0), 0, (size_t)s->geo.n_q_heads * s->state.q_stat_floats * 4);
   ls.ev_queries = ls.base_queries = ls.q_count = 0;
   ls.n_tokens = keep;
   s->wipe_segments += segments[0];

@@ -23,8 +23,7 @@ int enum_int(const E& e) {
 }
 
 // Checks the config and parses its policy; on failure sets the thread error.
-bool check_config(const amskv_config* c, Geometry* geo, Policy* policy,
-                  amskv_status* status) {
+bool check_config(const amskv_config* c, Geometry* geo, Policy* policy, amskv_status* status) {
   *status = AMSKV_E_INVALID;
   if (!c) {
     *status = AMSKV_E_NULL;
@@ -47,8 +46,7 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy,
   }
   if (c->head_dim < 32 || c->head_dim > 256 || c->head_dim % 8 != 0) {
     *status = AMSKV_E_UNSUPPORTED;
-    set_thread_error("head_dim %d is not supported: use a multiple of 8 in [32, 256]",
-                     c->head_dim);
+    set_thread_error("head_dim %d is not supported: use a multiple of 8 in [32, 256]", c->head_dim);
     return false;
   }
   const int dtype = enum_int(c->kv_dtype), rope = enum_int(c->rope_style);
@@ -78,14 +76,13 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy,
     set_thread_error("%s", err);
     return false;
   }
-  *geo = Geometry{c->n_layers, c->n_q_heads, c->n_kv_heads, c->head_dim, dtype,
-                  c->n_threads};
+  *geo = Geometry{c->n_layers, c->n_q_heads, c->n_kv_heads, c->head_dim, dtype, c->n_threads};
   return true;
 }
 
 // The layout for `budget`: largest capacity that fits, checked against the policy.
-bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy,
-          ArenaLayout* layout, int* interval, amskv_status* status) {
+bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy, ArenaLayout* layout,
+          int* interval, amskv_status* status) {
   if (!check_config(c, geo, policy, status)) return false;
   const int min_cap = policy_min_capacity(*policy);
   StateSpec st = policy_state(*geo, *policy);
@@ -107,16 +104,19 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy,
   *interval = c->interval ? c->interval : policy_default_interval(*policy, cap);
   if (policy->kind != PolicyKind::kFull && (*interval < 1 || *interval > room)) {
     *status = AMSKV_E_INVALID;
-    set_thread_error("interval %d does not fit: capacity %d minus %d must-keep tokens allows "
-                     "1 to %d",
-                     *interval, cap, policy_must_keep(*policy), room);
+    set_thread_error(
+        "interval %d does not fit: capacity %d minus %d must-keep tokens allows "
+        "1 to %d",
+        *interval, cap, policy_must_keep(*policy), room);
     return false;
   }
   *status = AMSKV_OK;
   return true;
 }
 
-bool valid(const amskv_session* s) { return s && s->magic == kSessionMagic; }
+bool valid(const amskv_session* s) {
+  return s && s->magic == kSessionMagic;
+}
 
 }  // namespace
 
@@ -190,9 +190,9 @@ amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size
   s->layers = (LayerState*)(base + layout.layers);
   for (int l = 0; l < geo.n_layers; ++l) s->layers[l] = LayerState{0, -1, 0, 0, 0, 0, 0};
   // Policy state starts at zero: evidence and statistics are sums, credit starts empty.
-  std::memset(base + layout.evidence, 0, layout.q_stats - layout.evidence +
-                                             (size_t)geo.n_layers * geo.n_q_heads *
-                                                 s->state.q_stat_floats * 4);
+  std::memset(base + layout.evidence, 0,
+              layout.q_stats - layout.evidence +
+                  (size_t)geo.n_layers * geo.n_q_heads * s->state.q_stat_floats * 4);
   if (config->rope_style != AMSKV_ROPE_NONE)
     rope_inv_freq(config->rope_theta, geo.head_dim, (double*)(base + layout.rope_freqs));
   s->error[0] = 0;
@@ -204,8 +204,7 @@ amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size
   return AMSKV_OK;
 }
 
-amskv_status amskv_session_create(const amskv_config* config, size_t budget,
-                                  amskv_session** out) {
+amskv_status amskv_session_create(const amskv_config* config, size_t budget, amskv_session** out) {
   if (!out) {
     set_thread_error("out is NULL");
     return AMSKV_E_NULL;
@@ -283,17 +282,28 @@ int amskv_layer_tokens(const amskv_session* s, int layer) {
 
 const char* amskv_status_string(amskv_status status) {
   switch (status) {
-    case AMSKV_OK: return "ok";
-    case AMSKV_E_NULL: return "null pointer";
-    case AMSKV_E_INVALID: return "invalid argument";
-    case AMSKV_E_RANGE: return "layer out of range";
-    case AMSKV_E_POSITION: return "position does not increase";
-    case AMSKV_E_NONFINITE: return "NaN or Inf in input";
-    case AMSKV_E_BUDGET: return "budget too small";
-    case AMSKV_E_FULL: return "layer full";
-    case AMSKV_E_POLICY: return "bad policy";
-    case AMSKV_E_UNSUPPORTED: return "unsupported";
-    case AMSKV_E_WORKSPACE: return "workspace too small";
+    case AMSKV_OK:
+      return "ok";
+    case AMSKV_E_NULL:
+      return "null pointer";
+    case AMSKV_E_INVALID:
+      return "invalid argument";
+    case AMSKV_E_RANGE:
+      return "layer out of range";
+    case AMSKV_E_POSITION:
+      return "position does not increase";
+    case AMSKV_E_NONFINITE:
+      return "NaN or Inf in input";
+    case AMSKV_E_BUDGET:
+      return "budget too small";
+    case AMSKV_E_FULL:
+      return "layer full";
+    case AMSKV_E_POLICY:
+      return "bad policy";
+    case AMSKV_E_UNSUPPORTED:
+      return "unsupported";
+    case AMSKV_E_WORKSPACE:
+      return "workspace too small";
   }
   return "unknown status";
 }

@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "amskv/amskv.h"
 #include "ams/policy.h"
+#include "amskv/amskv.h"
 #include "arch/kernels.h"
 #include "kv/arena.h"
 #include "runtime/error.h"
@@ -19,12 +19,12 @@ struct ScratchCtx {
 }  // namespace amskv
 
 struct LayerState {
-  int32_t n_tokens;       // tokens held per KV head
-  int32_t last_pos;       // position of the newest token; -1 when empty
-  int32_t steps;          // queries attended so far (H2O counts queries since a token came)
-  int32_t ev_queries;     // queries in the evidence window since the last event
-  int32_t base_queries;   // queries in the base scorer's window since the last event
-  int32_t q_count;        // query steps in expected_attention's statistics
+  int32_t n_tokens;      // tokens held per KV head
+  int32_t last_pos;      // position of the newest token; -1 when empty
+  int32_t steps;         // queries attended so far (H2O counts queries since a token came)
+  int32_t ev_queries;    // queries in the evidence window since the last event
+  int32_t base_queries;  // queries in the base scorer's window since the last event
+  int32_t q_count;       // query steps in expected_attention's statistics
   uint64_t reserved;
 };
 static_assert(sizeof(LayerState) == 32, "kv/arena.cpp sizes LayerState as 32 bytes");
@@ -39,9 +39,9 @@ struct amskv_session {
   amskv::ThreadScratch scratch;
   amskv::StateSpec state;
   amskv::ScratchCtx scratch_ctx;  // what state.event_bytes sizes from
-  int group;     // query heads per KV head
-  int capacity;  // tokens per KV head per layer
-  int target;    // tokens after an event
+  int group;                      // query heads per KV head
+  int capacity;                   // tokens per KV head per layer
+  int target;                     // tokens after an event
   float rope_theta;
   amskv_rope_style rope_style;
   size_t budget;
@@ -109,8 +109,8 @@ StateSpec policy_state(const Geometry& g, const Policy& p);
 // Folds one query step's attention rows of KV head h (scores: G rows of n_keys, stride ld)
 // into the policy state; n_keys is the tokens held after storing the query's own token.
 // q: the group's un-rotated queries [G][d]; pos: the query's position.
-void observe_attention(amskv_session* s, int layer, int h, int n_keys, const float* scores,
-                       int ld, const float* q, int32_t pos);
+void observe_attention(amskv_session* s, int layer, int h, int n_keys, const float* scores, int ld,
+                       const float* q, int32_t pos);
 // Per layer, after a step's heads were observed (serial): counters of the windows.
 void observe_step(amskv_session* s, int layer, int n_keys, int32_t pos);
 // A compression event: every KV head of the layer keeps `target` tokens.

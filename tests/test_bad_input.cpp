@@ -75,9 +75,11 @@ struct BadCall {
   const char* message_part;
 };
 
-TEST(BadInput, RejectedDecodeCallsChangeNothing) {
-  Twins t("streaming");
-  for (int i = 0; i < 150; ++i) t.step();
+class BadInputPerPolicy : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(BadInputPerPolicy, RejectedDecodeCallsChangeNothing) {
+  Twins t(GetParam(), 100 << 10);
+  for (int i = 0; i < 300; ++i) t.step();
   ASSERT_GT(t.a.stats().events, 0u);  // past capacity: events have run
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
@@ -107,8 +109,10 @@ TEST(BadInput, RejectedDecodeCallsChangeNothing) {
     const float* v = w == "null v" ? nullptr : in.v.data();
     float* o = w == "null out" ? nullptr : out.data();
     int layer = w == "layer -1" ? -1 : w == "layer n" ? kLayers : 0;
-    int32_t pos = w == "same position" ? t.pos - 1 : w == "earlier position" ? 3
-                  : w == "negative position" ? -5 : t.pos;
+    int32_t pos = w == "same position"       ? t.pos - 1
+                  : w == "earlier position"  ? 3
+                  : w == "negative position" ? -5
+                                             : t.pos;
     if (w == "NaN in q") in.q[5] = nan;
     if (w == "Inf in k") in.k[kKV * kD - 1] = inf;
     if (w == "NaN in v") in.v[0] = nan;
@@ -138,6 +142,16 @@ TEST(BadInput, RejectedDecodeCallsChangeNothing) {
   EXPECT_EQ(amskv_layer_tokens(t.a.get(), kLayers), -1);
   EXPECT_EQ(amskv_layer_tokens(nullptr, 0), -1);
 }
+
+INSTANTIATE_TEST_SUITE_P(Policies, BadInputPerPolicy,
+                         ::testing::Values("streaming", "ams:tova", "h2o",
+                                           "ams:expected_attention,cov=diag"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (!isalnum((unsigned char)c)) c = '_';
+                           return n;
+                         });
 
 TEST(BadInput, FullPolicyRefusesWhenFullAndChangesNothing) {
   Twins t("full");

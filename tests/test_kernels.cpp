@@ -112,7 +112,8 @@ TEST_P(Kernels, QueryKeyScoresMatchReference) {
                 }
                 // error scale: sum |q||k| in the stored precision, times the row scale
                 float absdot = 0;
-                for (int c = 0; c < d; ++c) absdot += std::fabs(q[(size_t)g * d + c] * kx[(size_t)j * d + c]);
+                for (int c = 0; c < d; ++c)
+                  absdot += std::fabs(q[(size_t)g * d + c] * kx[(size_t)j * d + c]);
                 ASSERT_NEAR(v, w, kDotTolF32 * d * absdot + 1e-30f)
                     << "dtype " << dt << " d " << d << " n " << n << " G " << G << " j " << j
                     << " mag " << mag;
@@ -236,7 +237,8 @@ TEST_P(Kernels, ConversionsAreBitExact) {
       std::vector<float> back_want(n), back_got(n + 1);
       ref_->from_f16(want16.data(), back_want.data(), n);
       k_->from_f16(got16.data() + 1, back_got.data() + 1, n);
-      for (int i = 0; i < n; ++i) ASSERT_EQ(back_got[i + 1], back_want[i]) << "f32 of half " << want16[i];
+      for (int i = 0; i < n; ++i)
+        ASSERT_EQ(back_got[i + 1], back_want[i]) << "f32 of half " << want16[i];
       std::vector<int8_t> want8(n), got8(n + 1);
       const float ws = ref_->to_q8(x.data(), want8.data(), n);
       const float gs = k_->to_q8(xs.p, got8.data() + 1, n);
@@ -278,7 +280,7 @@ TEST(F16, EveryHalfRoundTripsAndRoundingIsToNearestEven) {
   // 1 + 2^-11 lies halfway between 1 and 1 + 2^-10: ties to the even mantissa (1.0).
   EXPECT_EQ(f32_to_f16(1.f + std::ldexp(1.f, -11)), 0x3c00);
   EXPECT_EQ(f32_to_f16(1.f + 3 * std::ldexp(1.f, -11)), 0x3c02);
-  EXPECT_EQ(f32_to_f16(65520.f), 0x7c00);  // rounds past the largest half: inf
+  EXPECT_EQ(f32_to_f16(65520.f), 0x7c00);               // rounds past the largest half: inf
   EXPECT_EQ(f32_to_f16(std::ldexp(1.f, -25)), 0x0000);  // half the smallest subnormal: tie to 0
   EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 0x0001);
 }

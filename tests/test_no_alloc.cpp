@@ -46,12 +46,16 @@ int posix_memalign(void** out, size_t align, size_t n) {
   *out = __libc_memalign(align, n);
   return *out ? 0 : 12;
 }
-void free(void* p) { __libc_free(p); }
+void free(void* p) {
+  __libc_free(p);
+}
 }
 
 namespace {
 
-long allocs() { return g_allocs.load(); }
+long allocs() {
+  return g_allocs.load();
+}
 
 TEST(NoAlloc, CountingWorks) {
   // Through volatile pointers: the compiler may not elide these allocations.
@@ -75,10 +79,22 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
   std::vector<Case> cases = {Case{"streaming", AMSKV_F32, 1}, Case{"streaming", AMSKV_Q8, 1},
                              Case{"full", AMSKV_F16, 1}, Case{"streaming", AMSKV_F16, 2}};
   // Every scorer, under global top-k and AMS, every dtype, one and two threads.
-  static const char* const kNames[] = {
-      "tova", "h2o", "snapkv", "expected_attention", "keydiff", "knorm", "random",
-      "ams:tova", "ams:h2o", "ams:snapkv", "ams:expected_attention", "ams:keydiff",
-      "ams:knorm", "ams:streaming", "ams:random", "ams:tova,segmenter=valley,global_head=1"};
+  static const char* const kNames[] = {"tova",
+                                       "h2o",
+                                       "snapkv",
+                                       "expected_attention",
+                                       "keydiff",
+                                       "knorm",
+                                       "random",
+                                       "ams:tova",
+                                       "ams:h2o",
+                                       "ams:snapkv",
+                                       "ams:expected_attention",
+                                       "ams:keydiff",
+                                       "ams:knorm",
+                                       "ams:streaming",
+                                       "ams:random",
+                                       "ams:tova,segmenter=valley,global_head=1"};
   int i = 0;
   for (const char* name : kNames) {
     cases.push_back(Case{name, (amskv_dtype)(i % 3), 1 + i % 2});
@@ -94,7 +110,8 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
     c.policy = r.policy;
     c.n_threads = r.threads;
     amskv_session* s = nullptr;
-    ASSERT_EQ(amskv_session_create(&c, 1 << 20, &s), AMSKV_OK) << r.policy << ": " << amskv_last_error(nullptr);
+    ASSERT_EQ(amskv_session_create(&c, 1 << 20, &s), AMSKV_OK)
+        << r.policy << ": " << amskv_last_error(nullptr);
     amskv_stats st;
     amskv_get_stats(s, &st);
     const int cap = st.capacity_tokens;

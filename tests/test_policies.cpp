@@ -18,12 +18,28 @@
 namespace {
 
 const char* const kPolicies[] = {
-    "streaming",          "tova",           "h2o",          "snapkv",
-    "expected_attention", "keydiff",        "knorm",        "random",
-    "ams:tova",           "ams:h2o",        "ams:snapkv",   "ams:expected_attention",
-    "ams:keydiff",        "ams:knorm",      "ams:streaming", "ams:random",
-    "ams:tova,credit=0",  "ams:tova,mass=0", "ams:tova,segmenter=fixed,fixed_seg_len=48",
-    "ams:tova,global_head=1", "ams:tova,segmenter=valley", "expected_attention,cov=diag",
+    "streaming",
+    "tova",
+    "h2o",
+    "snapkv",
+    "expected_attention",
+    "keydiff",
+    "knorm",
+    "random",
+    "ams:tova",
+    "ams:h2o",
+    "ams:snapkv",
+    "ams:expected_attention",
+    "ams:keydiff",
+    "ams:knorm",
+    "ams:streaming",
+    "ams:random",
+    "ams:tova,credit=0",
+    "ams:tova,mass=0",
+    "ams:tova,segmenter=fixed,fixed_seg_len=48",
+    "ams:tova,global_head=1",
+    "ams:tova,segmenter=valley",
+    "expected_attention,cov=diag",
 };
 
 struct Geo {
@@ -55,7 +71,10 @@ size_t budget_for(const amskv_config& c, int capacity) {
       cap = st.capacity_tokens;
       amskv_session_destroy(s);
     }
-    if (cap >= capacity) hi = mid; else lo = mid + 1;
+    if (cap >= capacity)
+      hi = mid;
+    else
+      lo = mid + 1;
   }
   return lo;
 }
@@ -146,7 +165,8 @@ void on_event(const amskv_event_info* e, void* user) {
     long q = 0;
     for (int i = 0; i < e->n_ams_segments; ++i) {
       q += e->ams_seg_quota[i];
-      if (e->ams_seg_quota[i] < std::min(8, e->ams_seg_len[i]) && e->n_ams_segments * 8 <= e->n_keep)
+      if (e->ams_seg_quota[i] < std::min(8, e->ams_seg_len[i]) &&
+          e->n_ams_segments * 8 <= e->n_keep)
         fail("segment quota below its minimum");
     }
     if (q != e->n_keep) fail("quotas do not sum to n_keep");
@@ -166,7 +186,8 @@ TEST(Policies, ObserversSeeEveryEventAndHead) {
     ASSERT_EQ(amskv_set_event_observer(s.get(), on_event, &seen), AMSKV_OK);
     std::mt19937 rng(5);
     for (int t = 0; t < 3 * seen.capacity; ++t) {
-      auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d), v = randoms(rng, g.nkv * g.d);
+      auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d),
+           v = randoms(rng, g.nkv * g.d);
       std::vector<float> out(q.size());
       ASSERT_EQ(s.attend(0, 10 + t, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
     }
@@ -233,16 +254,50 @@ TEST(Policies, PrefillEqualsDecodeAndThreadsChangeNothing) {
         ASSERT_EQ(s.prefill(0, 0, n, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
       } else {
         for (int t = 0; t < n; ++t)
-          ASSERT_EQ(s.attend(0, t, q.data() + (size_t)t * g.nq * g.d,
-                             k.data() + (size_t)t * g.nkv * g.d, v.data() + (size_t)t * g.nkv * g.d,
-                             out.data() + (size_t)t * g.nq * g.d),
-                    AMSKV_OK);
+          ASSERT_EQ(
+              s.attend(0, t, q.data() + (size_t)t * g.nq * g.d, k.data() + (size_t)t * g.nkv * g.d,
+                       v.data() + (size_t)t * g.nkv * g.d, out.data() + (size_t)t * g.nq * g.d),
+              AMSKV_OK);
       }
       EXPECT_GT(s.stats().events, 3u);
       outs.push_back(out);
     }
     EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * 4)) << policy;
     EXPECT_EQ(0, std::memcmp(outs[1].data(), outs[2].data(), outs[1].size() * 4)) << policy;
+  }
+}
+
+// The kernels of every ISA round differently, but the kept sets must agree: scores that
+// differ by rounding do not reorder random data's tokens.
+TEST(Policies, EveryIsaKeepsTheSameTokens) {
+  const Geo g{9, 3, 64};
+  const int n = 600;
+  std::mt19937 rng(21);
+  auto q = randoms(rng, (size_t)n * g.nq * g.d), k = randoms(rng, (size_t)n * g.nkv * g.d),
+       v = randoms(rng, (size_t)n * g.nkv * g.d);
+  for (const char* policy : {"ams:tova", "ams:expected_attention", "h2o", "keydiff"}) {
+    std::vector<std::vector<int32_t>> kept_by_isa;
+    std::vector<std::string> names;
+    for (const char* isa : {"ref", "avx2", "avx512", "neon"}) {
+      if (!amskv_isa_available(isa)) continue;
+      ASSERT_EQ(amskv_set_isa(isa), AMSKV_OK);
+      amskv_config c = config(g, AMSKV_F32, policy, 1);
+      amskv::Session s;
+      ASSERT_EQ(s.create(c, budget_for(c, 256)), AMSKV_OK) << s.last_error();
+      std::vector<int32_t> kept;  // every event's kept positions, all heads, in order
+      auto observer = [](const amskv_event_info* e, void* user) {
+        auto* out = (std::vector<int32_t>*)user;
+        for (int i = 0; i < e->n_keep; ++i) out->push_back(e->positions[e->kept[i]]);
+      };
+      amskv_set_event_observer(s.get(), observer, &kept);
+      std::vector<float> out(q.size());
+      ASSERT_EQ(s.prefill(0, 0, n, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
+      kept_by_isa.push_back(kept);
+      names.push_back(isa);
+    }
+    ASSERT_EQ(amskv_set_isa("auto"), AMSKV_OK);
+    for (size_t i = 1; i < kept_by_isa.size(); ++i)
+      EXPECT_EQ(kept_by_isa[i], kept_by_isa[0]) << policy << ": " << names[i] << " vs ref";
   }
 }
 
@@ -275,8 +330,9 @@ TEST(Policies, OptionsAreCheckedAndDefaultsMatchTheReference) {
     EXPECT_NE(std::string(amskv_last_error(nullptr)).find(b.message), std::string::npos)
         << b.policy << ": " << amskv_last_error(nullptr);
   }
-  amskv_config c = config(g, AMSKV_F16, "ams:expected_attention,segment_mass=0.05,min_keep=4,"
-                                         "credit_decay=0.5,window=16,seed=9,horizon=128",
+  amskv_config c = config(g, AMSKV_F16,
+                          "ams:expected_attention,segment_mass=0.05,min_keep=4,"
+                          "credit_decay=0.5,window=16,seed=9,horizon=128",
                           1);
   amskv::Session s;
   EXPECT_EQ(s.create(c, 1 << 20), AMSKV_OK) << s.last_error();

@@ -4,17 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "amskv/amskv.h"
-#include "amskv/amskv.hpp"
 #include "ams/ams_select.h"
 #include "ams/score.h"
+#include "amskv/amskv.h"
+#include "amskv/amskv.hpp"
 
 namespace {
 
@@ -36,8 +36,8 @@ void rope(double* x, int pos) {  // NORMAL style, as the session does
 // attention P[t][g][j] of every query t over tokens 0..t.
 struct Layer {
   std::vector<std::vector<float>> q, k, v;  // q: [G*d], k and v: [d]
-  std::vector<Mat> P;                        // [t][g][j]
-  Mat krot;                                  // rotated keys, double
+  std::vector<Mat> P;                       // [t][g][j]
+  Mat krot;                                 // rotated keys, double
 
   explicit Layer(uint32_t seed) {
     std::mt19937 rng(seed);
@@ -90,7 +90,10 @@ struct Layer {
         cap = st.capacity_tokens;
         amskv_session_destroy(s);
       }
-      if (cap >= kT) hi = mid; else lo = mid + 1;
+      if (cap >= kT)
+        hi = mid;
+      else
+        lo = mid + 1;
     }
     amskv::Session s;
     EXPECT_EQ(s.create(c, lo), AMSKV_OK) << s.last_error();
@@ -141,7 +144,8 @@ void expect_same(const std::vector<int32_t>& got, const std::vector<int32_t>& wa
                  const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   int diff = 0;
-  for (size_t i = 0; i < got.size(); ++i) diff += !std::binary_search(want.begin(), want.end(), got[i]);
+  for (size_t i = 0; i < got.size(); ++i)
+    diff += !std::binary_search(want.begin(), want.end(), got[i]);
   EXPECT_EQ(diff, 0) << what;
 }
 
@@ -278,9 +282,10 @@ TEST(Scores, ExpectedAttentionMatchesBruteForce) {
     const double mx = *std::max_element(want.begin(), want.end());
     for (int j = 0; j < 4; ++j) want[j] = mx;
     std::vector<float> scratch(amskv::expected_attention_scratch_floats(T, d)), got(T);
-    amskv::ExpectedAttentionArgs a{keys.data(), vnorm.data(), T,   d,       G,     stats.data(),
-                                   d + d * d,   false,        steps, pos, 500.f, neox,
-                                   horizon,     0.01f,        4,     &amskv::kKernelsRef};
+    amskv::ExpectedAttentionArgs a{keys.data(), vnorm.data(), T,         d,
+                                   G,           stats.data(), d + d * d, false,
+                                   steps,       pos,          500.f,     neox,
+                                   horizon,     0.01f,        4,         &amskv::kKernelsRef};
     amskv::expected_attention_scores(a, scratch.data(), got.data());
     for (int j = 0; j < T; ++j) EXPECT_NEAR(got[j], want[j], 1e-4 * want[j]) << "neox " << neox;
   }

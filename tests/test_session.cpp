@@ -15,7 +15,9 @@ namespace {
 
 // Output tolerance per storage dtype (inputs uniform in [-1, 1]): f16 keeps 11 bits, q8
 // about 8 bits of each row's largest element.
-double tolerance(amskv_dtype dt) { return dt == AMSKV_F32 ? 2e-5 : dt == AMSKV_F16 ? 4e-3 : 4e-2; }
+double tolerance(amskv_dtype dt) {
+  return dt == AMSKV_F32 ? 2e-5 : dt == AMSKV_F16 ? 4e-3 : 4e-2;
+}
 
 struct Token {
   int32_t pos;
@@ -110,7 +112,10 @@ size_t budget_for(const amskv_config& c, int capacity) {
       cap = st.capacity_tokens;
       amskv_session_destroy(s);
     }
-    if (cap >= capacity) hi = mid; else lo = mid + 1;
+    if (cap >= capacity)
+      hi = mid;
+    else
+      lo = mid + 1;
   }
   return lo;
 }
@@ -124,8 +129,8 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
   }
 }
 
-const Geometry kGeometries[] = {{1, 1, 32}, {4, 1, 64}, {6, 2, 40}, {9, 3, 64}, {8, 8, 128},
-                                {2, 1, 256}};
+const Geometry kGeometries[] = {{1, 1, 32}, {4, 1, 64},  {6, 2, 40},
+                                {9, 3, 64}, {8, 8, 128}, {2, 1, 256}};
 
 TEST(Session, DecodeMatchesDoubleReferenceForEveryDtypeAndRopeStyle) {
   std::mt19937 rng(7);
@@ -235,7 +240,8 @@ TEST(Session, ThreadCountDoesNotChangeResults) {
   ASSERT_EQ(b.create(c2, 4 << 20), AMSKV_OK);
   for (int t = 0; t < 200; ++t)
     for (int l = 0; l < 3; ++l) {
-      auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d), v = randoms(rng, g.nkv * g.d);
+      auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d),
+           v = randoms(rng, g.nkv * g.d);
       std::vector<float> oa(q.size()), ob(q.size());
       ASSERT_EQ(a.attend(l, t, q.data(), k.data(), v.data(), oa.data()), AMSKV_OK);
       ASSERT_EQ(b.attend(l, t, q.data(), k.data(), v.data(), ob.data()), AMSKV_OK);

@@ -20,10 +20,14 @@ bool parse_size(const char* s, size_t* out) {
   char* end;
   double v = std::strtod(s, &end);
   double mul = 1;
-  if (!std::strcmp(end, "KiB") || !std::strcmp(end, "K")) mul = 1024.0;
-  else if (!std::strcmp(end, "MiB") || !std::strcmp(end, "M")) mul = 1024.0 * 1024;
-  else if (!std::strcmp(end, "GiB") || !std::strcmp(end, "G")) mul = 1024.0 * 1024 * 1024;
-  else if (*end) return false;
+  if (!std::strcmp(end, "KiB") || !std::strcmp(end, "K"))
+    mul = 1024.0;
+  else if (!std::strcmp(end, "MiB") || !std::strcmp(end, "M"))
+    mul = 1024.0 * 1024;
+  else if (!std::strcmp(end, "GiB") || !std::strcmp(end, "G"))
+    mul = 1024.0 * 1024 * 1024;
+  else if (*end)
+    return false;
   if (!(v > 0) || v * mul > 1e15) return false;
   *out = (size_t)(v * mul);
   return true;
@@ -63,9 +67,10 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(a, "--kv-dtype")) {
       if (!need()) return usage("--kv-dtype needs f32, f16 or q8");
       dtype = v;
-    } else if (!std::strcmp(a, "-n") || !std::strcmp(a, "--prompt") || !std::strcmp(a, "--layers") ||
-               !std::strcmp(a, "--q-heads") || !std::strcmp(a, "--kv-heads") ||
-               !std::strcmp(a, "--head-dim") || !std::strcmp(a, "--threads")) {
+    } else if (!std::strcmp(a, "-n") || !std::strcmp(a, "--prompt") ||
+               !std::strcmp(a, "--layers") || !std::strcmp(a, "--q-heads") ||
+               !std::strcmp(a, "--kv-heads") || !std::strcmp(a, "--head-dim") ||
+               !std::strcmp(a, "--threads")) {
       char* end;
       if (!need()) return usage("a number is missing");
       long x = std::strtol(v, &end, 10);
@@ -82,16 +87,21 @@ int main(int argc, char** argv) {
       return usage((std::string("unknown option ") + a).c_str());
     }
   }
-  if (dtype == "f32") cfg.kv_dtype = AMSKV_F32;
-  else if (dtype == "f16") cfg.kv_dtype = AMSKV_F16;
-  else if (dtype == "q8") cfg.kv_dtype = AMSKV_Q8;
-  else return usage("--kv-dtype must be f32, f16 or q8");
+  if (dtype == "f32")
+    cfg.kv_dtype = AMSKV_F32;
+  else if (dtype == "f16")
+    cfg.kv_dtype = AMSKV_F16;
+  else if (dtype == "q8")
+    cfg.kv_dtype = AMSKV_Q8;
+  else
+    return usage("--kv-dtype must be f32, f16 or q8");
   cfg.policy = policy.c_str();
 
   amskv_session* s = nullptr;
   amskv_status st = amskv_session_create(&cfg, budget, &s);
   if (st != AMSKV_OK) {
-    std::fprintf(stderr, "amskv_demo: %s: %s\n", amskv_status_string(st), amskv_last_error(nullptr));
+    std::fprintf(stderr, "amskv_demo: %s: %s\n", amskv_status_string(st),
+                 amskv_last_error(nullptr));
     return 1;
   }
   amskv_stats stats;
@@ -104,7 +114,8 @@ int main(int argc, char** argv) {
                policy.c_str(), stats.budget_bytes, stats.bytes_used, stats.kv_bytes,
                stats.capacity_tokens, stats.target_tokens, stats.isa, cfg.n_threads);
 
-  const size_t qn = (size_t)cfg.n_q_heads * cfg.head_dim, kvn = (size_t)cfg.n_kv_heads * cfg.head_dim;
+  const size_t qn = (size_t)cfg.n_q_heads * cfg.head_dim,
+               kvn = (size_t)cfg.n_kv_heads * cfg.head_dim;
   Rng rng{0x9e3779b97f4a7c15ull};
   // Prompt: one prefill call per layer.
   std::vector<float> q(qn * n_prompt), k(kvn * n_prompt), v(kvn * n_prompt), out(qn * n_prompt);
@@ -138,15 +149,16 @@ int main(int argc, char** argv) {
   amskv_get_stats(s, &stats);
   const double pre = std::chrono::duration<double>(t1 - t0).count();
   const double dec = std::chrono::duration<double>(t2 - t1).count();
-  std::printf("budget_bytes %zu\nbytes_used %zu\ncapacity_tokens %d\ntarget_tokens %d\n"
-              "prefill_tokens %d\nprefill_tok_per_s %.1f\ndecode_tokens %d\n"
-              "decode_tok_per_s %.1f\nevents %llu\ntokens_evicted %llu\nwipe_rate %.4f\n"
-              "layer0_tokens %d\n"
-              "checksum %.6f\n",
-              stats.budget_bytes, stats.bytes_used, stats.capacity_tokens, stats.target_tokens,
-              n_prompt, pre > 0 ? n_prompt / pre : 0.0, n_decode, dec > 0 ? n_decode / dec : 0.0,
-              (unsigned long long)stats.events, (unsigned long long)stats.tokens_evicted,
-              stats.wipe_rate, amskv_layer_tokens(s, 0), checksum);
+  std::printf(
+      "budget_bytes %zu\nbytes_used %zu\ncapacity_tokens %d\ntarget_tokens %d\n"
+      "prefill_tokens %d\nprefill_tok_per_s %.1f\ndecode_tokens %d\n"
+      "decode_tok_per_s %.1f\nevents %llu\ntokens_evicted %llu\nwipe_rate %.4f\n"
+      "layer0_tokens %d\n"
+      "checksum %.6f\n",
+      stats.budget_bytes, stats.bytes_used, stats.capacity_tokens, stats.target_tokens, n_prompt,
+      pre > 0 ? n_prompt / pre : 0.0, n_decode, dec > 0 ? n_decode / dec : 0.0,
+      (unsigned long long)stats.events, (unsigned long long)stats.tokens_evicted, stats.wipe_rate,
+      amskv_layer_tokens(s, 0), checksum);
   amskv_session_destroy(s);
   return 0;
 }

@@ -44,7 +44,7 @@ build() {
   local dir=$1
   shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" > /dev/null
-  cmake --build "$dir" -j"$jobs" 2>&1 | grep -E "warning|error" && {
+  cmake --build "$dir" -j"$jobs" 2>&1 | grep -E "(warning|error):" && {
     echo "test.sh: $dir: the build printed warnings or errors" >&2
     return 1
   }

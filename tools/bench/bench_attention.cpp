@@ -30,8 +30,10 @@ unsigned char* pool() {
       uint32_t r = rng();
       float f = ((r & 0xffff) / 65536.f - 0.5f) * 0.1f;
       uint16_t h = (uint16_t)(0x2000 | (r >> 16 & 0x13ff));
-      if (i % 8 == 0) std::memcpy(m + i, &f, 4);
-      else std::memcpy(m + i, &h, 2), std::memcpy(m + i + 2, &h, 2);
+      if (i % 8 == 0)
+        std::memcpy(m + i, &f, 4);
+      else
+        std::memcpy(m + i, &h, 2), std::memcpy(m + i + 2, &h, 2);
     }
     return m;
   }();
@@ -51,7 +53,8 @@ size_t kv_bytes(amskv_dtype dt, int n) {
 void decode_attention(benchmark::State& state, const amskv::Kernels* k, amskv_dtype dt) {
   const int n = (int)state.range(0), kGroup = (int)state.range(1);
   const size_t bytes = kv_bytes(dt, n), slices = kPoolBytes / bytes;
-  std::vector<float> q(kGroup * kHeadDim, 0.01f), scores((size_t)kGroup * n), out(kGroup * kHeadDim);
+  std::vector<float> q(kGroup * kHeadDim, 0.01f), scores((size_t)kGroup * n),
+      out(kGroup * kHeadDim);
   std::vector<float> scales(n, 0.01f);
   size_t slice = 0;
   for (auto _ : state) {
@@ -77,7 +80,8 @@ void decode_attention(benchmark::State& state, const amskv::Kernels* k, amskv_dt
         k->av_f16(scores.data(), kGroup, n, (const uint16_t*)V, n, kHeadDim, out.data());
         break;
       default:
-        k->av_q8(scores.data(), kGroup, n, (const int8_t*)V, scales.data(), n, kHeadDim, out.data());
+        k->av_q8(scores.data(), kGroup, n, (const int8_t*)V, scales.data(), n, kHeadDim,
+                 out.data());
     }
     benchmark::DoNotOptimize(out.data());
   }
@@ -92,20 +96,24 @@ void streaming_read(benchmark::State& state, amskv_dtype dt) {
   for (auto _ : state) {
     const uint64_t* p = (const uint64_t*)(pool() + (slice++ % slices) * bytes);
     uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (size_t i = 0; i + 4 <= bytes / 8; i += 4) a0 += p[i], a1 += p[i + 1], a2 += p[i + 2], a3 += p[i + 3];
+    for (size_t i = 0; i + 4 <= bytes / 8; i += 4)
+      a0 += p[i], a1 += p[i + 1], a2 += p[i + 2], a3 += p[i + 3];
     benchmark::DoNotOptimize(a0 + a1 + a2 + a3);
   }
   state.SetBytesProcessed((int64_t)(state.iterations() * bytes));
 }
 
-const char* dtype_name(amskv_dtype dt) { return dt == AMSKV_F32 ? "f32" : dt == AMSKV_F16 ? "f16" : "q8"; }
+const char* dtype_name(amskv_dtype dt) {
+  return dt == AMSKV_F32 ? "f32" : dt == AMSKV_F16 ? "f16" : "q8";
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   pool();  // fill the pool before any timing
   for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8}) {
-    for (amskv::Isa isa : {amskv::Isa::kRef, amskv::Isa::kAvx2, amskv::Isa::kAvx512, amskv::Isa::kNeon}) {
+    for (amskv::Isa isa :
+         {amskv::Isa::kRef, amskv::Isa::kAvx2, amskv::Isa::kAvx512, amskv::Isa::kNeon}) {
       const amskv::Kernels* k = amskv::kernels_for(isa);
       if (!k) continue;
       std::string name = std::string("decode_attention/") + dtype_name(dt) + "/" + k->name;
@@ -114,7 +122,11 @@ int main(int argc, char** argv) {
     }
     std::string name = std::string("streaming_read/") + dtype_name(dt);
     benchmark::RegisterBenchmark(name.c_str(), streaming_read, dt)
-        ->Arg(512)->Arg(2048)->Arg(8192)->Arg(32768)->Unit(benchmark::kMicrosecond);
+        ->Arg(512)
+        ->Arg(2048)
+        ->Arg(8192)
+        ->Arg(32768)
+        ->Unit(benchmark::kMicrosecond);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -31,7 +31,10 @@ size_t budget_for(amskv_config c, int capacity) {
       cap = st.capacity_tokens;
       amskv_session_destroy(s);
     }
-    if (cap >= capacity) hi = mid; else lo = mid + 1;
+    if (cap >= capacity)
+      hi = mid;
+    else
+      lo = mid + 1;
   }
   return lo;
 }
@@ -91,10 +94,22 @@ void run(benchmark::State& state, const std::string& policy, bool event) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* policies[] = {"streaming", "tova",     "ams:tova",       "h2o",
-                            "ams:h2o",   "snapkv",   "ams:snapkv",     "expected_attention",
-                            "ams:expected_attention", "ams:expected_attention,cov=diag",
-                            "keydiff",   "ams:keydiff", "knorm", "ams:knorm", "random", "ams:random"};
+  const char* policies[] = {"streaming",
+                            "tova",
+                            "ams:tova",
+                            "h2o",
+                            "ams:h2o",
+                            "snapkv",
+                            "ams:snapkv",
+                            "expected_attention",
+                            "ams:expected_attention",
+                            "ams:expected_attention,cov=diag",
+                            "keydiff",
+                            "ams:keydiff",
+                            "knorm",
+                            "ams:knorm",
+                            "random",
+                            "ams:random"};
   for (const char* p : policies)
     for (bool event : {false, true}) {
       const std::string name = std::string(event ? "event/" : "decode/") + p;

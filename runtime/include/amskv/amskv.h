@@ -50,9 +50,9 @@ typedef enum amskv_rope_style {
 
 typedef struct amskv_config {
   int n_layers;
-  int n_q_heads;  /* a multiple of n_kv_heads (GQA) */
+  int n_q_heads; /* a multiple of n_kv_heads (GQA) */
   int n_kv_heads;
-  int head_dim;   /* a multiple of 8 in [32, 256] */
+  int head_dim; /* a multiple of 8 in [32, 256] */
   amskv_dtype kv_dtype;
   float rope_theta;
   amskv_rope_style rope_style;
@@ -62,15 +62,15 @@ typedef struct amskv_config {
 } amskv_config;
 
 typedef struct amskv_stats {
-  size_t budget_bytes;   /* the budget given at creation */
-  size_t bytes_used;     /* bytes of the block the session occupies (<= budget_bytes) */
-  size_t kv_bytes;       /* of which: keys and values of every layer at capacity */
-  int capacity_tokens;   /* tokens per KV head per layer the budget holds */
-  int target_tokens;     /* tokens a layer holds right after a compression event */
-  uint64_t events;       /* compression events, all layers */
-  uint64_t tokens_seen;  /* tokens attended, all layers */
+  size_t budget_bytes;     /* the budget given at creation */
+  size_t bytes_used;       /* bytes of the block the session occupies (<= budget_bytes) */
+  size_t kv_bytes;         /* of which: keys and values of every layer at capacity */
+  int capacity_tokens;     /* tokens per KV head per layer the budget holds */
+  int target_tokens;       /* tokens a layer holds right after a compression event */
+  uint64_t events;         /* compression events, all layers */
+  uint64_t tokens_seen;    /* tokens attended, all layers */
   uint64_t tokens_evicted; /* tokens dropped by events, summed over layers (per KV head) */
-  const char* isa;       /* kernel variant in use: "ref", "avx2", "avx512", "neon" */
+  const char* isa;         /* kernel variant in use: "ref", "avx2", "avx512", "neon" */
   /* Region wipe-out (every evicting policy): at each event and KV head, a region is wiped
    * out when none of its tokens is kept. Regions: for ams:* policies the ones AMS cut; for
    * the others AMS step 4 applied to the event's window attention mass. */
@@ -83,16 +83,16 @@ typedef struct amskv_stats {
  * the callback only. */
 typedef struct amskv_event_info {
   int layer, kv_head;
-  int n_tokens, n_keep;      /* held before the event, kept after it */
-  const int32_t* positions;  /* [n_tokens] absolute positions held before the event */
-  const float* mass;         /* [n_tokens] the event's attention mass (NULL if no window) */
-  const int32_t* kept;       /* [n_keep] kept slots (indices into positions), ascending */
-  int n_segments;            /* the regions of the wipe-out count (see amskv_stats) */
-  const int32_t* seg_start;  /* [n_segments] first slot of each region */
-  int n_wiped;               /* regions with no kept token */
+  int n_tokens, n_keep;     /* held before the event, kept after it */
+  const int32_t* positions; /* [n_tokens] absolute positions held before the event */
+  const float* mass;        /* [n_tokens] the event's attention mass (NULL if no window) */
+  const int32_t* kept;      /* [n_keep] kept slots (indices into positions), ascending */
+  int n_segments;           /* the regions of the wipe-out count (see amskv_stats) */
+  const int32_t* seg_start; /* [n_segments] first slot of each region */
+  int n_wiped;              /* regions with no kept token */
   /* ams:* policies: the segments AMS itself used (credit mixed in) and their quotas. */
   int n_ams_segments;
-  const int32_t* ams_seg_start, *ams_seg_len, *ams_seg_quota;
+  const int32_t *ams_seg_start, *ams_seg_len, *ams_seg_quota;
   const float* ams_seg_mass;
 } amskv_event_info;
 
@@ -108,8 +108,7 @@ amskv_config amskv_config_default(void);
 size_t amskv_session_bytes(const amskv_config* config, size_t budget);
 
 /* Takes one block of amskv_session_bytes(config, budget) bytes from the heap. */
-amskv_status amskv_session_create(const amskv_config* config, size_t budget,
-                                  amskv_session** out);
+amskv_status amskv_session_create(const amskv_config* config, size_t budget, amskv_session** out);
 
 /* Uses the caller's block (e.g. a static array): no heap at all. `mem` must be aligned to
  * 64 bytes; the session lives in it until amskv_session_destroy. */
@@ -133,8 +132,7 @@ amskv_status amskv_get_stats(const amskv_session* session, amskv_stats* out);
 /* Calls `fn` for every KV head of every compression event (NULL removes it). With an
  * observer set, events run their heads on the calling thread; without one they cost
  * nothing extra. */
-amskv_status amskv_set_event_observer(amskv_session* session, amskv_event_observer fn,
-                                      void* user);
+amskv_status amskv_set_event_observer(amskv_session* session, amskv_event_observer fn, void* user);
 
 /* Tokens layer `layer` holds now (per KV head); -1 for a bad session or layer. */
 int amskv_layer_tokens(const amskv_session* session, int layer);
@@ -162,18 +160,18 @@ typedef enum amskv_segmenter {
 } amskv_segmenter;
 
 typedef struct amskv_ams_params {
-  float segment_mass;       /* 0.02 */
-  int min_seg_len;          /* 32 */
-  int max_seg_len;          /* 1024 */
-  int min_keep_per_segment; /* 8 */
-  int n_sink;               /* 4 */
-  int always_keep_last;     /* 32 */
-  int use_credit;           /* 1 */
-  float credit_decay;       /* 0.8 */
-  float mix_beta;           /* 0.7 */
-  int use_mass;             /* 1; 0 shares the remainder equally (ablation "no mass") */
+  float segment_mass;        /* 0.02 */
+  int min_seg_len;           /* 32 */
+  int max_seg_len;           /* 1024 */
+  int min_keep_per_segment;  /* 8 */
+  int n_sink;                /* 4 */
+  int always_keep_last;      /* 32 */
+  int use_credit;            /* 1 */
+  float credit_decay;        /* 0.8 */
+  float mix_beta;            /* 0.7 */
+  int use_mass;              /* 1; 0 shares the remainder equally (ablation "no mass") */
   amskv_segmenter segmenter; /* AMSKV_SEG_MASS */
-  int fixed_seg_len;        /* 128, for AMSKV_SEG_FIXED */
+  int fixed_seg_len;         /* 128, for AMSKV_SEG_FIXED */
 } amskv_ams_params;
 
 amskv_ams_params amskv_ams_params_default(void);
@@ -193,8 +191,8 @@ amskv_status amskv_ams_select_ws(const amskv_ams_params* p, const float* window_
 /* The same with scratch on the stack, for n_tokens <= AMSKV_AMS_STACK_TOKENS. */
 #define AMSKV_AMS_STACK_TOKENS 4096
 amskv_status amskv_ams_select(const amskv_ams_params* p, const float* window_scores,
-                              const float* select_scores, float* credit, int n_tokens,
-                              int n_keep, int32_t* kept);
+                              const float* select_scores, float* credit, int n_tokens, int n_keep,
+                              int32_t* kept);
 
 #ifdef __cplusplus
 }
