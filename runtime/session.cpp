@@ -146,6 +146,26 @@ size_t amskv_session_bytes(const amskv_config* config, size_t budget) {
   return plan(config, budget, &geo, &policy, &layout, &interval, &st) ? layout.total : 0;
 }
 
+size_t amskv_budget_for_capacity(const amskv_config* config, int capacity) {
+  Geometry geo;
+  Policy policy;
+  amskv_status st;
+  if (!check_config(config, &geo, &policy, &st)) return 0;
+  if (capacity < 1 || capacity > kMaxCapacity) {
+    set_thread_error("capacity must be in [1, %d], got %d", kMaxCapacity, capacity);
+    return 0;
+  }
+  StateSpec spec = policy_state(geo, policy);
+  ScratchCtx ctx{&geo, &policy};
+  spec.event_ctx = &ctx;
+  ArenaLayout layout;
+  if (!arena_layout(geo, spec, capacity, kHeaderBytes, &layout)) {
+    set_thread_error("a session of %d tokens per layer does not fit in size_t", capacity);
+    return 0;
+  }
+  return layout.total;
+}
+
 amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size_t bytes,
                                      amskv_session** out) {
   if (!out || !mem) {

@@ -58,25 +58,9 @@ amskv_config config(Geo g, amskv_dtype dt, const char* policy, int layers, int t
   return c;
 }
 
-// The smallest budget whose capacity reaches `capacity` (thread count changes scratch).
+// The budget that holds exactly `capacity` tokens (thread count changes scratch).
 size_t budget_for(const amskv_config& c, int capacity) {
-  size_t lo = 1, hi = (size_t)1 << 30;
-  while (lo < hi) {
-    const size_t mid = lo + (hi - lo) / 2;
-    amskv_session* s;
-    int cap = -1;
-    if (amskv_session_create(&c, mid, &s) == AMSKV_OK) {
-      amskv_stats st;
-      amskv_get_stats(s, &st);
-      cap = st.capacity_tokens;
-      amskv_session_destroy(s);
-    }
-    if (cap >= capacity)
-      hi = mid;
-    else
-      lo = mid + 1;
-  }
-  return lo;
+  return amskv_budget_for_capacity(&c, capacity);
 }
 
 std::vector<float> randoms(std::mt19937& rng, size_t n, float scale = 1.f) {

@@ -79,24 +79,8 @@ struct Layer {
     c.rope_theta = kTheta;
     c.policy = policy.c_str();
     c.interval = 100;
-    size_t lo = 1, hi = 1 << 26;
-    while (lo < hi) {  // the budget that holds exactly kT tokens
-      size_t mid = (lo + hi) / 2;
-      amskv_session* s;
-      int cap = -1;
-      if (amskv_session_create(&c, mid, &s) == AMSKV_OK) {
-        amskv_stats st;
-        amskv_get_stats(s, &st);
-        cap = st.capacity_tokens;
-        amskv_session_destroy(s);
-      }
-      if (cap >= kT)
-        hi = mid;
-      else
-        lo = mid + 1;
-    }
     amskv::Session s;
-    EXPECT_EQ(s.create(c, lo), AMSKV_OK) << s.last_error();
+    EXPECT_EQ(s.create(c, amskv_budget_for_capacity(&c, kT)), AMSKV_OK) << s.last_error();
     EXPECT_EQ(s.stats().capacity_tokens, kT);
     *target = s.stats().target_tokens;
     std::vector<int32_t> kept;

@@ -99,8 +99,9 @@ amskv_config make_config(Geometry g, amskv_dtype dt, amskv_rope_style style, con
   return c;
 }
 
-// Budget that gives exactly `capacity` tokens per layer: the smallest one that fits.
-size_t budget_for(const amskv_config& c, int capacity) {
+// Budget that gives exactly `capacity` tokens per layer: the smallest one that fits, found
+// by searching over session creation (the reference for amskv_budget_for_capacity).
+size_t search_budget_for(const amskv_config& c, int capacity) {
   size_t lo = 1, hi = (size_t)1 << 30;  // 1 GiB: fits a 32-bit size_t too
   amskv_session* s;
   while (lo < hi) {  // smallest budget whose capacity reaches `capacity`
@@ -118,6 +119,10 @@ size_t budget_for(const amskv_config& c, int capacity) {
       lo = mid + 1;
   }
   return lo;
+}
+
+size_t budget_for(const amskv_config& c, int capacity) {
+  return amskv_budget_for_capacity(&c, capacity);
 }
 
 void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol,
@@ -304,6 +309,24 @@ TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
   // KV bytes per token and layer: 2 * 3 * 64 * {4, 2, 1 + 4/64} plus 12 bytes of positions.
   EXPECT_GT(cap[AMSKV_F16], cap[AMSKV_F32] * 3 / 2);
   EXPECT_GT(cap[AMSKV_Q8], cap[AMSKV_F16] * 3 / 2);
+}
+
+TEST(Budget, BudgetForCapacityIsTheSmallestBudgetThatHoldsIt) {
+  for (const char* policy : {"streaming", "ams:expected_attention", "h2o", "full"})
+    for (amskv_dtype dt : {AMSKV_F32, AMSKV_Q8})
+      for (int cap : {100, 257, 1000}) {
+        amskv_config c = make_config({6, 2, 64}, dt, AMSKV_ROPE_NORMAL, policy, 3);
+        c.n_threads = cap % 2 + 1;
+        const size_t b = amskv_budget_for_capacity(&c, cap);
+        EXPECT_EQ(b, search_budget_for(c, cap)) << policy << " " << cap;
+        amskv::Session s;
+        ASSERT_EQ(s.create(c, b), AMSKV_OK) << s.last_error();
+        EXPECT_EQ(s.stats().capacity_tokens, cap);
+        EXPECT_EQ(s.stats().bytes_used, b);
+      }
+  amskv_config c = make_config({6, 2, 64}, AMSKV_F16, AMSKV_ROPE_NORMAL, "streaming");
+  EXPECT_EQ(amskv_budget_for_capacity(&c, 0), 0u);
+  EXPECT_EQ(amskv_budget_for_capacity(nullptr, 10), 0u);
 }
 
 TEST(Budget, TooSmallIsRefusedWithTheMinimum) {

@@ -18,27 +18,6 @@ namespace {
 
 constexpr int kQ = 9, kKV = 3, kD = 64;
 
-// The smallest budget whose capacity reaches `capacity` tokens.
-size_t budget_for(amskv_config c, int capacity) {
-  size_t lo = 1, hi = (size_t)1 << 31;
-  while (lo < hi) {
-    const size_t mid = lo + (hi - lo) / 2;
-    amskv_session* s;
-    int cap = -1;
-    if (amskv_session_create(&c, mid, &s) == AMSKV_OK) {
-      amskv_stats st;
-      amskv_get_stats(s, &st);
-      cap = st.capacity_tokens;
-      amskv_session_destroy(s);
-    }
-    if (cap >= capacity)
-      hi = mid;
-    else
-      lo = mid + 1;
-  }
-  return lo;
-}
-
 struct Layer {
   amskv_session* s = nullptr;
   int32_t pos = 0;
@@ -50,7 +29,7 @@ struct Layer {
     c.n_q_heads = kQ, c.n_kv_heads = kKV, c.head_dim = kD;
     c.policy = policy.c_str();
     c.interval = interval;
-    amskv_session_create(&c, budget_for(c, capacity), &s);
+    amskv_session_create(&c, amskv_budget_for_capacity(&c, capacity), &s);
     q.resize((size_t)capacity * kQ * kD);
     k.resize((size_t)capacity * kKV * kD);
     v.resize(k.size());

@@ -107,6 +107,10 @@ amskv_config amskv_config_default(void);
  * is invalid (amskv_last_error(NULL) says which). */
 size_t amskv_session_bytes(const amskv_config* config, size_t budget);
 
+/* The smallest budget that holds `capacity` tokens per layer with this config (the
+ * inverse of the sizing above); 0 if the config is invalid or the size overflows. */
+size_t amskv_budget_for_capacity(const amskv_config* config, int capacity);
+
 /* Takes one block of amskv_session_bytes(config, budget) bytes from the heap. */
 amskv_status amskv_session_create(const amskv_config* config, size_t budget, amskv_session** out);
 
