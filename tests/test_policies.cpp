@@ -76,7 +76,7 @@ TEST(Policies, EveryPolicyDecodesLongInsideItsBudget) {
     for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8}) {
       amskv_config c = config(g, dt, policy, 2);
       amskv::Session s;
-      const size_t budget = 256 << 10;
+      const size_t budget = amskv_budget_for_capacity(&c, 160);
       ASSERT_EQ(s.create(c, budget), AMSKV_OK) << policy << ": " << s.last_error();
       const amskv_stats st0 = s.stats();
       ASSERT_LE(st0.bytes_used, budget);

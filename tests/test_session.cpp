@@ -346,7 +346,7 @@ TEST(Budget, TooSmallIsRefusedWithTheMinimum) {
   amskv_session_destroy(s);
 }
 
-alignas(64) static unsigned char g_static_block[1 << 20];
+alignas(64) static unsigned char g_static_block[256 << 10];
 
 TEST(Budget, SessionInACallerOwnedStaticBlock) {
   const Geometry g{4, 2, 64};
