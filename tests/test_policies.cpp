@@ -163,7 +163,7 @@ TEST(Policies, ObserversSeeEveryEventAndHead) {
   for (const char* policy : {"streaming", "tova", "ams:tova", "ams:expected_attention"}) {
     amskv_config c = config(g, AMSKV_F16, policy, 1);
     amskv::Session s;
-    ASSERT_EQ(s.create(c, 256 << 10), AMSKV_OK) << s.last_error();
+    ASSERT_EQ(s.create(c, amskv_budget_for_capacity(&c, 200)), AMSKV_OK) << s.last_error();
     Seen seen;
     seen.capacity = s.stats().capacity_tokens;
     seen.target = s.stats().target_tokens;
