@@ -8,6 +8,7 @@
 // The model defaults to $AMSKV_MODEL, else ~/.cache/amskv/SmolLM2-135M-Instruct.Q4_1.gguf
 // (tools/setup.sh puts it there).
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -121,7 +122,7 @@ int run(int argc, char** argv) {
       if (!value(&v) || !parse_int(v, 1, 256, &threads))
         return usage_error("--threads needs 1-256");
     } else if (a == "--seed") {
-      if (!value(&v) || !parse_int(v, 0, 1L << 62, &seed))
+      if (!value(&v) || !parse_int(v, 0, LONG_MAX, &seed))
         return usage_error("--seed needs a number");
     } else if (a == "--temp") {
       if (!value(&v)) return usage_error("--temp needs a number");
