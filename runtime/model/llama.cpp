@@ -1,7 +1,10 @@
 #include "runtime/model/llama.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
+#include <cstdint>
+
+#include "runtime/model/matmul.h"
 
 namespace amskv {
 namespace {
@@ -11,224 +14,273 @@ bool fail(std::string* err, const std::string& msg) {
   return false;
 }
 
-bool supported(int type) {
-  return type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_Q8_0 ||
-         type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_1;
+std::string shape(int64_t d0, int64_t d1) {
+  return "[" + std::to_string(d0) + ", " + std::to_string(d1) + "]";
 }
 
-uint16_t rd16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-
-// dot(row of n weights in `type`, x). Quantized blocks of 32 are dotted without
-// dequantizing the row first: d * sum(q x) (+ m * sum(x) for Q4_1).
-float dot_row(int type, const uint8_t* w, const float* x, int n) {
-  float sum = 0.f;
-  switch (type) {
-    case GGML_TYPE_F32: {
-      const float* f = (const float*)w;
-      for (int i = 0; i < n; ++i) sum += f[i] * x[i];
-      break;
-    }
-    case GGML_TYPE_F16:
-      for (int i = 0; i < n; ++i) sum += gguf_f16_to_f32(rd16(w + 2 * i)) * x[i];
-      break;
-    case GGML_TYPE_Q8_0:  // {f16 d; int8 q[32]}
-      for (int b = 0; b < n / 32; ++b, w += 34) {
-        const int8_t* q = (const int8_t*)(w + 2);
-        const float* xb = x + b * 32;
-        float s = 0.f;
-        for (int i = 0; i < 32; ++i) s += (float)q[i] * xb[i];
-        sum += gguf_f16_to_f32(rd16(w)) * s;
-      }
-      break;
-    case GGML_TYPE_Q4_0:  // {f16 d; u8 q[16]}: low nibbles are 0..15, high 16..31, minus 8
-      for (int b = 0; b < n / 32; ++b, w += 18) {
-        const uint8_t* q = w + 2;
-        const float* xb = x + b * 32;
-        float s = 0.f;
-        for (int i = 0; i < 16; ++i)
-          s += (float)((q[i] & 15) - 8) * xb[i] + (float)((q[i] >> 4) - 8) * xb[i + 16];
-        sum += gguf_f16_to_f32(rd16(w)) * s;
-      }
-      break;
-    case GGML_TYPE_Q4_1:  // {f16 d; f16 m; u8 q[16]}: value = d * q + m
-      for (int b = 0; b < n / 32; ++b, w += 20) {
-        const uint8_t* q = w + 4;
-        const float* xb = x + b * 32;
-        float s = 0.f, sx = 0.f;
-        for (int i = 0; i < 16; ++i) {
-          s += (float)(q[i] & 15) * xb[i] + (float)(q[i] >> 4) * xb[i + 16];
-          sx += xb[i] + xb[i + 16];
-        }
-        sum += gguf_f16_to_f32(rd16(w)) * s + gguf_f16_to_f32(rd16(w + 2)) * sx;
-      }
-      break;
-  }
-  return sum;
-}
-
-// y = W x: W has n_rows rows of ne[0] weights.
-void matvec(const GgufTensor* W, const float* x, float* y, int n_threads) {
-  const int n = (int)W->ne[0], rows = (int)W->n_rows;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_threads > 1)
-  for (int r = 0; r < rows; ++r) y[r] = dot_row(W->type, W->data + (size_t)r * W->row_bytes, x, n);
-}
-
-void rmsnorm(float* out, const float* x, const GgufTensor* w, int n, float eps) {
-  double ss = 0;
-  for (int i = 0; i < n; ++i) ss += (double)x[i] * x[i];
-  const float inv = (float)(1.0 / std::sqrt(ss / n + eps));
-  const float* g = (const float*)w->data;
-  for (int i = 0; i < n; ++i) out[i] = x[i] * inv * g[i];
-}
-
-// The tensor `name`, of `type_ok` types, with ne[0] = d0 and rows = d1.
+// The tensor `name` with ne[0] = d0 and d1 rows (d1 = 1: a vector). Vectors (the norms)
+// must be F32; matrices any type the matrix products support.
 bool get(const GgufFile& f, const std::string& name, int64_t d0, int64_t d1, const GgufTensor** out,
          std::string* err) {
   const GgufTensor* t = gguf_tensor(f, name.c_str());
   if (!t) return fail(err, "model: tensor '" + name + "' is missing");
-  if (t->ne[0] != d0 || t->n_rows != d1)
-    return fail(err, "model: tensor '" + name + "' has shape [" + std::to_string(t->ne[0]) + ", " +
-                         std::to_string(t->n_rows) + "], expected [" + std::to_string(d0) + ", " +
-                         std::to_string(d1) + "]");
-  if (!supported(t->type) || (d0 % 32 != 0 && t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16))
+  if (t->ne[0] != d0 || t->n_rows != d1 || t->n_dims > 2)
+    return fail(err, "model: tensor '" + name + "' has shape " + shape(t->ne[0], t->n_rows) +
+                         ", expected " + shape(d0, d1));
+  const bool ok = d1 == 1 ? t->type == GGML_TYPE_F32 : matmul_supported(t->type);
+  if (!ok)
     return fail(err, "model: tensor '" + name + "' has type " + ggml_type_name(t->type) +
                          ", which the runner does not compute with");
   *out = t;
   return true;
 }
 
+// An optional integer key: `def` when absent.
+bool get_int(const GgufFile& f, const char* key, int def, int* out, std::string* err) {
+  uint32_t v = (uint32_t)def;
+  if (gguf_find(f, key) && !gguf_get_u32(f, key, &v, err)) return false;
+  if (v > (1u << 30)) return fail(err, std::string("model: ") + key + " is out of range");
+  *out = (int)v;
+  return true;
+}
+
+bool get_float(const GgufFile& f, const char* key, float* out, std::string* err) {
+  return !gguf_find(f, key) || gguf_get_f32(f, key, out, err);
+}
+
+bool check_hparams(const LlamaHparams& hp, std::string* err) {
+  auto in = [](int v, int lo, int hi) { return v >= lo && v <= hi; };
+  if (!in(hp.n_layer, 1, 1024)) return fail(err, "model: block_count out of range (1..1024)");
+  if (!in(hp.n_embd, 32, 65536) || hp.n_embd % 32)
+    return fail(err, "model: embedding_length must be a multiple of 32 in 32..65536");
+  if (!in(hp.n_head, 1, 1024) || !in(hp.n_head_kv, 1, hp.n_head) || hp.n_head % hp.n_head_kv)
+    return fail(err, "model: head_count " + std::to_string(hp.n_head) +
+                         " is not a multiple of head_count_kv " + std::to_string(hp.n_head_kv));
+  if (!in(hp.head_dim, 1, 1024) || (hp.n_head * hp.head_dim) % 32)
+    return fail(err, "model: head size " + std::to_string(hp.head_dim) + " does not fit " +
+                         std::to_string(hp.n_head) + " heads in rows of 32");
+  if (!in(hp.n_ff, 32, 1 << 20) || hp.n_ff % 32)
+    return fail(err, "model: feed_forward_length must be a multiple of 32 in 32..1048576");
+  if (!(hp.rms_eps > 0.f && hp.rms_eps < 1.f))
+    return fail(err, "model: layer_norm_rms_epsilon out of range");
+  if (!(hp.rope_theta > 0.f && hp.rope_theta < 1e12f))
+    return fail(err, "model: rope.freq_base out of range");
+  return true;
+}
+
+void rmsnorm(float* out, const float* x, const GgufTensor* w, int n, float eps) {
+  double ss = 0;
+  for (int i = 0; i < n; ++i) ss += (double)x[i] * x[i];
+  const float inv = (float)(1.0 / std::sqrt(ss / n + eps));
+  const float* g = (const float*)w->data;  // F32, checked at load; any alignment is fine
+  for (int i = 0; i < n; ++i) out[i] = x[i] * inv * g[i];
+}
+
 }  // namespace
 
 bool llama_load(const char* path, LlamaModel* m, std::string* err) {
+  *m = LlamaModel();
   if (!gguf_open(path, &m->file, err)) return false;
   const GgufFile& f = m->file;
   std::string_view arch;
   if (!gguf_get_str(f, "general.architecture", &arch, err)) return false;
   if (arch != "llama")
     return fail(err, "model: architecture '" + std::string(arch) + "' is not llama");
-  uint32_t u[6];
-  const char* keys[] = {"llama.block_count",          "llama.embedding_length",
-                        "llama.attention.head_count", "llama.attention.head_count_kv",
-                        "llama.feed_forward_length",  nullptr};
-  for (int i = 0; keys[i]; ++i)
-    if (!gguf_get_u32(f, keys[i], &u[i], err)) return false;
   LlamaHparams& hp = m->hp;
-  hp.n_layer = (int)u[0], hp.n_embd = (int)u[1], hp.n_head = (int)u[2], hp.n_head_kv = (int)u[3],
-  hp.n_ff = (int)u[4];
-  if (hp.n_layer < 1 || hp.n_layer > 4096 || hp.n_embd < 1 || hp.n_embd > 65536 || hp.n_head < 1 ||
-      hp.n_head_kv < 1 || hp.n_head % hp.n_head_kv != 0 || hp.n_embd % hp.n_head != 0 ||
-      hp.n_ff < 1 || hp.n_ff > 1 << 20)
-    return fail(err, "model: inconsistent hyperparameters (layers, embedding, heads, ffn)");
-  hp.head_dim = hp.n_embd / hp.n_head;
-  hp.rms_eps = 1e-5f;
-  hp.rope_theta = 10000.f;
-  if (gguf_find(f, "llama.attention.layer_norm_rms_epsilon") &&
-      !gguf_get_f32(f, "llama.attention.layer_norm_rms_epsilon", &hp.rms_eps, err))
+  uint32_t u;
+  const char* required[] = {"llama.block_count", "llama.embedding_length",
+                            "llama.attention.head_count", "llama.feed_forward_length"};
+  int* dst[] = {&hp.n_layer, &hp.n_embd, &hp.n_head, &hp.n_ff};
+  for (int i = 0; i < 4; ++i) {
+    if (!gguf_get_u32(f, required[i], &u, err)) return false;
+    *dst[i] = u > (1u << 30) ? -1 : (int)u;
+  }
+  if (!get_int(f, "llama.attention.head_count_kv", hp.n_head, &hp.n_head_kv, err) ||
+      !get_float(f, "llama.attention.layer_norm_rms_epsilon", &hp.rms_eps, err) ||
+      !get_float(f, "llama.rope.freq_base", &hp.rope_theta, err))
     return false;
-  if (gguf_find(f, "llama.rope.freq_base") &&
-      !gguf_get_f32(f, "llama.rope.freq_base", &hp.rope_theta, err))
+  if (hp.n_head < 1 || hp.n_embd < 1)
+    return fail(err, "model: head_count and embedding_length must be positive");
+  int key_len, value_len, rope_dims;
+  if (!get_int(f, "llama.attention.key_length", hp.n_embd / hp.n_head, &key_len, err) ||
+      !get_int(f, "llama.attention.value_length", key_len, &value_len, err) ||
+      !get_int(f, "llama.rope.dimension_count", key_len, &rope_dims, err))
     return false;
-  if (!(hp.rms_eps > 0.f && hp.rms_eps < 1.f) || !(hp.rope_theta > 0.f && hp.rope_theta < 1e12f))
-    return fail(err, "model: rms epsilon or rope theta out of range");
+  if (value_len != key_len) return fail(err, "model: key_length and value_length differ");
+  if (rope_dims != key_len) return fail(err, "model: partial RoPE is not supported");
+  if (gguf_find(f, "llama.rope.scaling.type")) {
+    std::string_view scaling;
+    if (!gguf_get_str(f, "llama.rope.scaling.type", &scaling, err)) return false;
+    if (scaling != "none")
+      return fail(err, "model: RoPE scaling '" + std::string(scaling) + "' is not supported");
+  }
+  hp.head_dim = key_len;
+  if (!check_hparams(hp, err)) return false;
+
   const GgufTensor* emb = gguf_tensor(f, "token_embd.weight");
   if (!emb) return fail(err, "model: tensor 'token_embd.weight' is missing");
+  if (emb->n_rows < 1 || emb->n_rows > (1 << 24))
+    return fail(err, "model: token_embd.weight has an unusable number of rows");
   hp.n_vocab = (int)emb->n_rows;
-  const int kv_dim = hp.n_head_kv * hp.head_dim;
-  if (!get(f, "token_embd.weight", hp.n_embd, hp.n_vocab, &m->tok_embd, err)) return false;
-  if (!get(f, "output_norm.weight", hp.n_embd, 1, &m->output_norm, err)) return false;
+  const int q_dim = hp.n_head * hp.head_dim, kv_dim = hp.n_head_kv * hp.head_dim;
+  if (!get(f, "token_embd.weight", hp.n_embd, hp.n_vocab, &m->tok_embd, err) ||
+      !get(f, "output_norm.weight", hp.n_embd, 1, &m->output_norm, err))
+    return false;
   m->output = m->tok_embd;  // tied unless the file has its own
   if (gguf_tensor(f, "output.weight") &&
       !get(f, "output.weight", hp.n_embd, hp.n_vocab, &m->output, err))
     return false;
-  if (m->output_norm->type != GGML_TYPE_F32) return fail(err, "model: output_norm must be F32");
   m->layers.resize(hp.n_layer);
   for (int l = 0; l < hp.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LlamaLayer& L = m->layers[l];
     if (!get(f, p + "attn_norm.weight", hp.n_embd, 1, &L.attn_norm, err) ||
-        !get(f, p + "attn_q.weight", hp.n_embd, hp.n_embd, &L.wq, err) ||
+        !get(f, p + "attn_q.weight", hp.n_embd, q_dim, &L.wq, err) ||
         !get(f, p + "attn_k.weight", hp.n_embd, kv_dim, &L.wk, err) ||
         !get(f, p + "attn_v.weight", hp.n_embd, kv_dim, &L.wv, err) ||
-        !get(f, p + "attn_output.weight", hp.n_embd, hp.n_embd, &L.wo, err) ||
+        !get(f, p + "attn_output.weight", q_dim, hp.n_embd, &L.wo, err) ||
         !get(f, p + "ffn_norm.weight", hp.n_embd, 1, &L.ffn_norm, err) ||
         !get(f, p + "ffn_gate.weight", hp.n_embd, hp.n_ff, &L.w_gate, err) ||
         !get(f, p + "ffn_up.weight", hp.n_embd, hp.n_ff, &L.w_up, err) ||
         !get(f, p + "ffn_down.weight", hp.n_ff, hp.n_embd, &L.w_down, err))
       return false;
-    if (L.attn_norm->type != GGML_TYPE_F32 || L.ffn_norm->type != GGML_TYPE_F32)
-      return fail(err, "model: layer norms must be F32");
   }
   TokenizerData td;
   if (!tokenizer_data_from_gguf(f, &td, err)) return false;
-  if ((int)td.tokens.size() != hp.n_vocab)
+  if ((int64_t)td.tokens.size() != hp.n_vocab)
     return fail(err, "model: the tokenizer has " + std::to_string(td.tokens.size()) +
-                         " tokens but the embedding has " + std::to_string(hp.n_vocab));
+                         " tokens but token_embd has " + std::to_string(hp.n_vocab) + " rows");
   return tokenizer_init(m->tok, td, err);
 }
 
-bool llama_context_init(LlamaContext* c, const LlamaModel& m, size_t kv_budget,
-                        amskv_dtype kv_dtype, const char* policy, int n_threads, std::string* err) {
-  const LlamaHparams& hp = m.hp;
+amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, const char* policy,
+                                  int n_threads) {
   amskv_config cfg = amskv_config_default();
-  cfg.n_layers = hp.n_layer;
-  cfg.n_q_heads = hp.n_head;
-  cfg.n_kv_heads = hp.n_head_kv;
-  cfg.head_dim = hp.head_dim;
+  cfg.n_layers = m.hp.n_layer;
+  cfg.n_q_heads = m.hp.n_head;
+  cfg.n_kv_heads = m.hp.n_head_kv;
+  cfg.head_dim = m.hp.head_dim;
   cfg.kv_dtype = kv_dtype;
-  cfg.rope_theta = hp.rope_theta;
+  cfg.rope_theta = m.hp.rope_theta;
   cfg.rope_style = AMSKV_ROPE_NORMAL;  // llama GGUF files rotate adjacent pairs
   cfg.policy = policy;
   cfg.n_threads = n_threads;
-  amskv_status st = amskv_session_create(&cfg, kv_budget, &c->kv);
-  if (st != AMSKV_OK) return fail(err, std::string("kv session: ") + amskv_last_error(nullptr));
+  return cfg;
+}
+
+bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams& p,
+                        std::string* err) {
+  if (p.n_threads < 1 || p.max_batch < 1 || p.max_batch > 4096)
+    return fail(err, "llama: n_threads must be >= 1 and max_batch in 1..4096");
+  const LlamaHparams& hp = m.hp;
+  const size_t B = (size_t)p.max_batch, q_dim = (size_t)hp.n_head * hp.head_dim,
+               kv_dim = (size_t)hp.n_head_kv * hp.head_dim;
+  // Activations stay well under 2 GiB so that sizes fit on 32-bit hosts too.
+  if ((double)B * (2.0 * hp.n_embd + 2.0 * q_dim + 2.0 * kv_dim + 2.0 * hp.n_ff) > (1 << 29))
+    return fail(err, "llama: max_batch is too large for this model's activations");
+  amskv_session_destroy(c->kv);
+  c->kv = nullptr;
+  const amskv_config cfg = llama_session_config(m, p.kv_dtype, p.policy, p.n_threads);
+  c->status = amskv_session_create(&cfg, p.kv_budget, &c->kv);
+  if (c->status != AMSKV_OK) return fail(err, std::string("kv: ") + amskv_last_error(nullptr));
   c->m = &m;
-  c->n_threads = n_threads;
+  c->n_threads = p.n_threads;
+  c->max_batch = p.max_batch;
   c->pos = 0;
-  const int kv_dim = hp.n_head_kv * hp.head_dim;
-  c->x.assign(hp.n_embd, 0.f), c->xb.assign(hp.n_embd, 0.f), c->q.assign(hp.n_embd, 0.f);
-  c->k.assign(kv_dim, 0.f), c->v.assign(kv_dim, 0.f), c->att.assign(hp.n_embd, 0.f);
-  c->hb.assign(hp.n_ff, 0.f), c->hb2.assign(hp.n_ff, 0.f), c->logits.assign(hp.n_vocab, 0.f);
+  c->broken = false;
+  c->error.clear();
+  c->x.assign(B * hp.n_embd, 0.f);
+  c->xb.assign(B * hp.n_embd, 0.f);
+  c->q.assign(B * q_dim, 0.f);
+  c->k.assign(B * kv_dim, 0.f);
+  c->v.assign(B * kv_dim, 0.f);
+  c->att.assign(B * q_dim, 0.f);
+  c->hb.assign(B * hp.n_ff, 0.f);
+  c->hb2.assign(B * hp.n_ff, 0.f);
+  const size_t k_max = std::max({(size_t)hp.n_embd, q_dim, (size_t)hp.n_ff});
+  c->xq.assign(B * k_max / 32, BlockQ16{});
   return true;
 }
 
-bool llama_decode(LlamaContext* c, int32_t token, std::string* err) {
-  const LlamaModel& m = *c->m;
+namespace {
+
+// n <= max_batch tokens at c.pos through every layer; decode (n == 1) attends with
+// amskv_attend, prefill with amskv_prefill. Logits of the last token unless null.
+bool forward(LlamaContext& c, const int32_t* tokens, int n, bool decode, float* logits) {
+  const LlamaModel& m = *c.m;
   const LlamaHparams& hp = m.hp;
-  if (token < 0 || token >= hp.n_vocab) return fail(err, "token id out of range");
-  float* x = c->x.data();
-  gguf_dequantize_row(m.tok_embd->type, m.tok_embd->data + (size_t)token * m.tok_embd->row_bytes, x,
-                      hp.n_embd);
-  const int nt = c->n_threads;
+  const int E = hp.n_embd, F = hp.n_ff, nt = c.n_threads;
+  float *x = c.x.data(), *xb = c.xb.data(), *hb = c.hb.data(), *hb2 = c.hb2.data();
+  BlockQ16* xq = c.xq.data();
+  for (int t = 0; t < n; ++t) {
+    const GgufTensor* e = m.tok_embd;
+    gguf_dequantize_row(e->type, e->data + (size_t)tokens[t] * e->row_bytes, x + t * E, E);
+  }
   for (int l = 0; l < hp.n_layer; ++l) {
     const LlamaLayer& L = m.layers[l];
-    rmsnorm(c->xb.data(), x, L.attn_norm, hp.n_embd, hp.rms_eps);
-    matvec(L.wq, c->xb.data(), c->q.data(), nt);
-    matvec(L.wk, c->xb.data(), c->k.data(), nt);
-    matvec(L.wv, c->xb.data(), c->v.data(), nt);
+    for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, x + t * E, L.attn_norm, E, hp.rms_eps);
+    const MatmulOut qkv[] = {{L.wq, c.q.data()}, {L.wk, c.k.data()}, {L.wv, c.v.data()}};
+    matmul(qkv, 3, xb, n, xq, nt);
     // RoPE, the KV cache, eviction and attention: all inside amskv.
-    if (amskv_attend(c->kv, l, c->pos, c->q.data(), c->k.data(), c->v.data(), c->att.data()) !=
-        AMSKV_OK)
-      return fail(err, std::string("attention: ") + amskv_last_error(c->kv));
-    matvec(L.wo, c->att.data(), c->xb.data(), nt);
-    for (int i = 0; i < hp.n_embd; ++i) x[i] += c->xb[i];
-    rmsnorm(c->xb.data(), x, L.ffn_norm, hp.n_embd, hp.rms_eps);
-    matvec(L.w_gate, c->xb.data(), c->hb.data(), nt);
-    matvec(L.w_up, c->xb.data(), c->hb2.data(), nt);
-    for (int i = 0; i < hp.n_ff; ++i) {  // SwiGLU
-      const float g = c->hb[i];
-      c->hb[i] = g / (1.f + std::exp(-g)) * c->hb2[i];
+    const amskv_status st =
+        decode ? amskv_attend(c.kv, l, c.pos, c.q.data(), c.k.data(), c.v.data(), c.att.data())
+               : amskv_prefill(c.kv, l, c.pos, n, c.q.data(), c.k.data(), c.v.data(), c.att.data());
+    if (st != AMSKV_OK) {
+      // amskv rejected the call and left layer l as it was; layers before it already hold
+      // these tokens, so unless l is 0 the context can no longer go on.
+      c.status = st;
+      c.broken = l > 0;
+      c.error = std::string("attention: ") + amskv_last_error(c.kv);
+      return false;
     }
-    matvec(L.w_down, c->hb.data(), c->xb.data(), nt);
-    for (int i = 0; i < hp.n_embd; ++i) x[i] += c->xb[i];
+    const MatmulOut o[] = {{L.wo, xb}};
+    matmul(o, 1, c.att.data(), n, xq, nt);
+    for (size_t i = 0; i < (size_t)n * E; ++i) x[i] += xb[i];
+    for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, x + t * E, L.ffn_norm, E, hp.rms_eps);
+    const MatmulOut gate_up[] = {{L.w_gate, hb}, {L.w_up, hb2}};
+    matmul(gate_up, 2, xb, n, xq, nt);
+    for (size_t i = 0; i < (size_t)n * F; ++i)
+      hb[i] = hb[i] / (1.f + std::exp(-hb[i])) * hb2[i];  // SwiGLU
+    const MatmulOut down[] = {{L.w_down, xb}};
+    matmul(down, 1, hb, n, xq, nt);
+    for (size_t i = 0; i < (size_t)n * E; ++i) x[i] += xb[i];
   }
-  rmsnorm(c->xb.data(), x, m.output_norm, hp.n_embd, hp.rms_eps);
-  matvec(m.output, c->xb.data(), c->logits.data(), nt);
-  c->pos++;
+  c.pos += n;
+  if (logits) {
+    rmsnorm(xb, x + (n - 1) * E, m.output_norm, E, hp.rms_eps);
+    const MatmulOut out[] = {{m.output, logits}};
+    matmul(out, 1, xb, 1, xq, nt);
+  }
   return true;
+}
+
+// Checks that apply to every call, before anything changes.
+bool check_call(LlamaContext& c, const int32_t* tokens, int n) {
+  c.status = AMSKV_OK;
+  if (!c.m || !c.kv) return fail(&c.error, "llama: context not initialized");
+  if (c.broken) return fail(&c.error, "llama: an earlier call failed halfway; start a new context");
+  if (n < 0 || (n > 0 && !tokens)) return fail(&c.error, "llama: bad token array");
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= c.m->hp.n_vocab)
+      return fail(&c.error, "llama: token id " + std::to_string(tokens[i]) + " is out of range");
+  if ((int64_t)c.pos + n > INT32_MAX) return fail(&c.error, "llama: position overflow");
+  return true;
+}
+
+}  // namespace
+
+bool llama_prefill(LlamaContext& c, const int32_t* tokens, int n, float* logits_last) {
+  if (!check_call(c, tokens, n)) return false;
+  for (int done = 0; done < n;) {
+    const int nb = n - done < c.max_batch ? n - done : c.max_batch;
+    if (!forward(c, tokens + done, nb, false, done + nb == n ? logits_last : nullptr)) return false;
+    done += nb;
+  }
+  return true;
+}
+
+bool llama_decode(LlamaContext& c, int32_t token, float* logits) {
+  return check_call(c, &token, 1) && forward(c, &token, 1, true, logits);
 }
 
 }  // namespace amskv

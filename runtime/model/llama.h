@@ -1,21 +1,28 @@
-// The llama forward pass over a GGUF file, with attention through an amskv session, so the
-// KV budget and the eviction policy apply. Weights stay in the mapped file (quantized rows
-// are dotted directly); activations are allocated once per context.
+// The llama forward pass over a GGUF file, with attention through an amskv session so the
+// KV budget and the eviction policy apply. Weights stay in the mapped file and are
+// dequantized block by block inside the matrix products (matmul.h); a context allocates
+// its activations once, so prefill and decode allocate nothing.
+//
+// Per layer: RMSNorm -> q, k, v projections -> attention in amskv (RoPE at each absolute
+// position, the KV cache, eviction) -> output projection -> residual -> RMSNorm -> SwiGLU
+// FFN -> residual. Then the final RMSNorm and logits = output (or the tied token_embd) x h.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "amskv/amskv.h"
 #include "runtime/model/gguf.h"
+#include "runtime/model/matmul.h"
 #include "runtime/model/tokenizer.h"
 
 namespace amskv {
 
 struct LlamaHparams {
-  int n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab;
-  float rms_eps, rope_theta;
+  int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
+  float rms_eps = 1e-5f, rope_theta = 10000.f;
 };
 
 struct LlamaLayer {
@@ -24,35 +31,62 @@ struct LlamaLayer {
 
 struct LlamaModel {
   GgufFile file;
-  LlamaHparams hp{};
+  LlamaHparams hp;
   std::vector<LlamaLayer> layers;
   const GgufTensor* tok_embd = nullptr;
   const GgufTensor* output_norm = nullptr;
-  const GgufTensor* output = nullptr;  // token_embd when the embeddings are tied
+  const GgufTensor* output = nullptr;  // token_embd itself when the embeddings are tied
   Tokenizer tok;
 };
 
-// Opens and validates the file: every tensor present with the shape the hyperparameters
-// imply and a supported type. false + one line in err otherwise.
+// Opens and validates the file: llama architecture, hyperparameters that agree with each
+// other and fit, every tensor present with the shape they imply and a type the matrix
+// products compute with, a tokenizer of the embedding's size. false + one line in err.
 bool llama_load(const char* path, LlamaModel* m, std::string* err);
 
+// The amskv session config for the model's geometry (RoPE NORMAL with the file's theta).
+amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, const char* policy,
+                                  int n_threads);
+
+struct LlamaParams {
+  size_t kv_budget = 8u << 20;  // bytes for the whole KV session
+  amskv_dtype kv_dtype = AMSKV_F16;
+  const char* policy = "full";  // any amskv policy string; copied by the session
+  int n_threads = 1;            // OpenMP threads for matrix products and attention
+  int max_batch = 32;           // prompt tokens per pass over the weights
+};
+
+// One sequence: its KV session, its position and every activation buffer it needs.
 struct LlamaContext {
   const LlamaModel* m = nullptr;
   amskv_session* kv = nullptr;
-  int n_threads = 1;
-  int32_t pos = 0;  // position of the next token
-  std::vector<float> x, xb, q, k, v, att, hb, hb2, logits;
+  int n_threads = 1, max_batch = 1;
+  int32_t pos = 0;                 // absolute position of the next token
+  bool broken = false;             // a layer failed halfway through a token: no further calls
+  amskv_status status = AMSKV_OK;  // the session's status when the last call failed there
+  std::string error;               // why the last call failed
+  // Activations, [max_batch][...]: the residual stream x, a normed/projected scratch xb,
+  // q, k, v, the attention output att, and the FFN's gate and up projections.
+  std::vector<float> x, xb, q, k, v, att, hb, hb2;
+  std::vector<BlockQ16> xq;  // the input of a matrix product quantized to 16 bits
+
   LlamaContext() = default;
   LlamaContext(const LlamaContext&) = delete;
   LlamaContext& operator=(const LlamaContext&) = delete;
   ~LlamaContext() { amskv_session_destroy(kv); }
 };
 
-// A session of `kv_budget` bytes for the model's geometry with this dtype and policy.
-bool llama_context_init(LlamaContext* c, const LlamaModel& m, size_t kv_budget,
-                        amskv_dtype kv_dtype, const char* policy, int n_threads, std::string* err);
+// Creates the session (p.kv_budget bytes at most) and the buffers. false + err (and
+// c->status from amskv: AMSKV_E_BUDGET, AMSKV_E_POLICY, ...) when the session is refused.
+bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams& p,
+                        std::string* err);
 
-// One token through every layer at position c->pos (then pos + 1); logits in c->logits.
-bool llama_decode(LlamaContext* c, int32_t token, std::string* err);
+// n tokens at positions pos, pos + 1, ...: max_batch tokens per pass over the weights,
+// causal attention through amskv_prefill (which compresses a layer when it fills). The
+// last token's logits go to logits_last [n_vocab] unless it is null.
+bool llama_prefill(LlamaContext& c, const int32_t* tokens, int n, float* logits_last);
+
+// One token through amskv_attend per layer; logits [n_vocab] unless null.
+bool llama_decode(LlamaContext& c, int32_t token, float* logits);
 
 }  // namespace amskv

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Compares `amskv logits` with the numpy reference (llama_ref.py) on short token lists.
+
+    python check_logits.py PATH/TO/amskv [MODEL.gguf]
+
+The model defaults to $AMSKV_MODEL, else ~/.cache/amskv/SmolLM2-135M-Instruct.Q4_1.gguf;
+exit 77 (a skip for ctest) when it is absent.
+
+Tolerance: the weights are dequantized identically on both sides; the reference runs in
+float64 with float activations. amskv accumulates in float32 and, before each product with
+quantized weights, rounds the activations to 16-bit integers with a scale per block of 32
+(the integer dot products of runtime/model/matmul.h). On SmolLM2-135M Q4_1 that moves the
+logits (magnitude 20-30) by 0.002-0.009 on the cases below and by up to 0.024 on a row of
+special tokens alone (their activations have large outliers, which coarsen their blocks'
+scale); with float activations the difference was ~1e-4. A 0.05 bound catches any real error (a wrong RoPE
+pair, norm or head mapping moves logits by whole units) with margin over that noise.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import llama_ref  # noqa: E402
+
+TOLERANCE = 0.05
+
+# Token id lists: five ordinary tokens, six with SmolLM2's <|im_start|> (1) and <|im_end|>
+# (2) specials, and twenty ordinary ones.
+CASES = [
+    [504, 3575, 282, 4649, 314],
+    [1, 4093, 198, 19556, 18, 2],
+    [504, 2385, 282, 260, 28688, 15297, 2327, 253, 1789, 1365, 30, 378, 2019, 3452, 28, 47,
+     1132, 338, 2130, 28],
+]
+
+
+def main():
+    if len(sys.argv) < 2:
+        print("usage: check_logits.py AMSKV_BINARY [MODEL]", file=sys.stderr)
+        return 2
+    binary = sys.argv[1]
+    model_path = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("AMSKV_MODEL") or \
+        os.path.expanduser("~/.cache/amskv/SmolLM2-135M-Instruct.Q4_1.gguf")
+    if not os.path.exists(model_path):
+        print(f"check_logits: skipped, no model at {model_path}")
+        return 77
+    model = llama_ref.Model(model_path)
+    passed = failed = 0
+    for ids in CASES:
+        out = subprocess.run([binary, "logits", "--model", model_path, "--tokens",
+                              ",".join(map(str, ids))], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"tokens {ids}: amskv failed: {out.stderr.strip()}")
+            failed += 1
+            continue
+        got = np.array([float(v) for v in out.stdout.split()])
+        ref = llama_ref.last_logits(model, ids)
+        diff = float(np.abs(got - ref).max()) if got.shape == ref.shape else float("inf")
+        top_got, top_ref = np.argsort(-got)[:5], np.argsort(-ref)[:5]
+        top5 = len(set(top_got) & set(top_ref))
+        ok = diff <= TOLERANCE and top_got[0] == top_ref[0]
+        print(f"{len(ids)} tokens: max |diff| {diff:.3g} (logits up to {np.abs(ref).max():.3g}), "
+              f"argmax {top_got[0]} vs {top_ref[0]}, top-5 overlap {top5}/5: "
+              f"{'ok' if ok else 'FAIL'}")
+        passed += ok
+        failed += not ok
+    print(f"check_logits: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
