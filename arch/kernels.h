@@ -41,6 +41,12 @@ struct Kernels {
   // Compaction: row i = row idx[i] for i < n; idx strictly ascending, so idx[i] >= i and
   // the copy is safe in place.
   void (*gather_rows)(void* base, size_t row_bytes, const int32_t* idx, int n);
+  // Blocked int16 dot product of the model runner's quantized matrix products:
+  // sum_b w_scale[b] * x_scale[b] * sum_{i<32} w[32b + i] * x[32b + i] over n_blocks blocks.
+  // The integer sum of a block is exact when |w| * |x| * 32 < 2^31 (int8 or 4-bit weights
+  // against 16-bit activations).
+  float (*dot_i16)(const int16_t* w, const float* w_scale, const int16_t* x, const float* x_scale,
+                   int n_blocks);
 };
 
 // The tables, constant-initialised data in their own translation units; each SIMD one

@@ -25,6 +25,22 @@ struct Ops {
     memcpy(p, lanes, 4);
   }
   static B haddp(const B* r) { return vpaddq_f32(vpaddq_f32(r[0], r[1]), vpaddq_f32(r[2], r[3])); }
+  // Per block: widening multiply-accumulates give four exact int32 sums, scaled into four
+  // float lanes.
+  static float dot_i16(const int16_t* w, const float* ws, const int16_t* x, const float* xs,
+                       int nb) {
+    float32x4_t acc = vdupq_n_f32(0.f);
+    for (int b = 0; b < nb; ++b, w += 32, x += 32) {
+      int32x4_t s = vdupq_n_s32(0);
+      for (int i = 0; i < 32; i += 8) {
+        const int16x8_t a = vld1q_s16(w + i), c = vld1q_s16(x + i);
+        s = vmlal_s16(s, vget_low_s16(a), vget_low_s16(c));
+        s = vmlal_high_s16(s, a, c);
+      }
+      acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), ws[b] * xs[b]);
+    }
+    return vaddvq_f32(acc);
+  }
 };
 
 }  // namespace neon

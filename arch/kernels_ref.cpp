@@ -124,11 +124,22 @@ void gather_rows(void* base, size_t row_bytes, const int32_t* idx, int n) {
       std::memcpy(b + (size_t)i * row_bytes, b + (size_t)idx[i] * row_bytes, row_bytes);
 }
 
+float dot_i16(const int16_t* w, const float* w_scale, const int16_t* x, const float* x_scale,
+              int n_blocks) {
+  float sum = 0.f;
+  for (int b = 0; b < n_blocks; ++b, w += 32, x += 32) {
+    int32_t s = 0;
+    for (int i = 0; i < 32; ++i) s += (int32_t)w[i] * x[i];
+    sum += w_scale[b] * x_scale[b] * (float)s;
+  }
+  return sum;
+}
+
 }  // namespace
 
 extern const Kernels kKernelsRef;
 constexpr Kernels kKernelsRef = {"ref",  qk_f32,   qk_f16, qk_q8,       softmax,
                                  av_f32, av_f16,   av_q8,  rope_normal, rope_neox,
-                                 to_f16, from_f16, to_q8,  gather_rows};
+                                 to_f16, from_f16, to_q8,  gather_rows, dot_i16};
 
 }  // namespace amskv

@@ -267,6 +267,36 @@ TEST_P(Kernels, GatherRowsMovesKeptRowsToTheFront) {
     }
 }
 
+TEST_P(Kernels, BlockedInt16DotMatchesReference) {
+  // Weights as the model runner unpacks them (4-bit and int8 ranges) against 16-bit
+  // activations at full scale: the worst case for the exact integer block sums.
+  for (int w_max : {8, 15, 127})
+    for (int nb : {1, 2, 3, 7, 18, 48, 49}) {
+      std::uniform_int_distribution<int> uw(-w_max, w_max), ux(-32767, 32767);
+      std::vector<int16_t> w(nb * 32), x(nb * 32);
+      for (auto& v : w) v = (int16_t)uw(rng_);
+      for (auto& v : x) v = (int16_t)ux(rng_);
+      x[0] = 32767;
+      w[0] = (int16_t)w_max;
+      const std::vector<float> ws = random(nb, 0.01f), xs = random(nb, 1e-4f);
+      const Shifted<int16_t> w1(w, 1), x3(x, 3);  // misaligned by 2 and 6 bytes
+      double scale = 0;                           // sum of absolute products: the error scale
+      for (int b = 0; b < nb; ++b)
+        for (int i = 0; i < 32; ++i)
+          scale += std::fabs((double)ws[b] * xs[b] * w[b * 32 + i] * x[b * 32 + i]);
+      const float want = ref_->dot_i16(w.data(), ws.data(), x.data(), xs.data(), nb);
+      const float got = k_->dot_i16(w1.p, ws.data(), x3.p, xs.data(), nb);
+      double exact = 0;
+      for (int b = 0; b < nb; ++b) {
+        int64_t s = 0;
+        for (int i = 0; i < 32; ++i) s += (int64_t)w[b * 32 + i] * x[b * 32 + i];
+        exact += (double)ws[b] * xs[b] * (double)s;
+      }
+      ASSERT_NEAR(want, exact, kDotTolF32 * scale) << "reference, nb " << nb;
+      ASSERT_NEAR(got, want, kDotTolF32 * scale) << "nb " << nb << " w_max " << w_max;
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, Kernels,
                          ::testing::Values(Isa::kRef, Isa::kAvx2, Isa::kAvx512, Isa::kNeon),
                          [](const auto& info) { return std::string(isa_name(info.param)); });

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -330,6 +331,45 @@ TEST_F(TinyLlama, ASmallBudgetStillRunsAndEvicts) {
   EXPECT_LE(amskv_layer_tokens(c.kv, 0), st.capacity_tokens);
   EXPECT_LE(st.bytes_used, st.budget_bytes);
   for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+}
+
+// The evaluation decodes many policies in lockstep; each sequence must get exactly what it
+// would alone (the same per-token products and attention), evictions included.
+TEST_F(TinyLlama, DecodeManyMatchesDecodingEachSequenceAlone) {
+  const char* policies[] = {"full", "streaming", "tova", "ams:tova", "ams:keydiff"};
+  const int n_seq = 5, cap = 128;
+  const std::vector<int32_t> ids = prompt(cap * 2 + 40);
+  const int V = model_->hp.n_vocab;
+  LlamaContext alone[n_seq], many[n_seq];
+  LlamaContext* seqs[n_seq];
+  for (int s = 0; s < n_seq; ++s) {
+    const size_t budget = budget_for(s == 0 ? (int)ids.size() : cap, policies[s]);
+    init(&alone[s], policies[s], budget, 1, 1);
+    init(&many[s], policies[s], budget, 1, n_seq);
+    seqs[s] = &many[s];
+  }
+  std::vector<float> want(V), got((size_t)n_seq * V);
+  std::vector<int32_t> step(n_seq);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    for (int s = 0; s < n_seq; ++s) step[s] = ids[(i + s) % ids.size()];  // different texts
+    ASSERT_TRUE(llama_decode_many(many[0], seqs, step.data(), n_seq, got.data())) << many[0].error;
+    for (int s = 0; s < n_seq; ++s) {
+      ASSERT_TRUE(llama_decode(alone[s], step[s], want.data())) << alone[s].error;
+      ASSERT_EQ(0, std::memcmp(want.data(), got.data() + (size_t)s * V, V * sizeof(float)))
+          << policies[s] << " token " << i;
+    }
+  }
+  for (int s = 1; s < n_seq; ++s) {
+    amskv_stats st;
+    amskv_get_stats(many[s].kv, &st);
+    EXPECT_GT(st.events, 0u) << policies[s];
+    EXPECT_EQ(many[s].pos, (int32_t)ids.size());
+  }
+  // A sequence listed twice, or more sequences than the work context's batch, is refused.
+  LlamaContext* twice[] = {seqs[1], seqs[1]};
+  EXPECT_FALSE(llama_decode_many(many[0], twice, step.data(), 2, got.data()));
+  EXPECT_FALSE(llama_decode_many(alone[0], seqs, step.data(), 2, got.data()));
+  EXPECT_EQ(many[1].pos, (int32_t)ids.size());
 }
 
 TEST_F(TinyLlama, TheFullPolicyRefusesToOverflowCleanly) {

@@ -27,10 +27,13 @@ bool get(const GgufFile& f, const std::string& name, int64_t d0, int64_t d1, con
   if (t->ne[0] != d0 || t->n_rows != d1 || t->n_dims > 2)
     return fail(err, "model: tensor '" + name + "' has shape " + shape(t->ne[0], t->n_rows) +
                          ", expected " + shape(d0, d1));
-  const bool ok = d1 == 1 ? t->type == GGML_TYPE_F32 : matmul_supported(t->type);
+  const bool ok = d1 == 1 ? t->type == GGML_TYPE_F32 : matmul_supported(t->type, t->ne[0]);
   if (!ok)
     return fail(err, "model: tensor '" + name + "' has type " + ggml_type_name(t->type) +
-                         ", which the runner does not compute with");
+                         " and rows of " + std::to_string(t->ne[0]) +
+                         ", which the runner does not compute with (F32, F16, Q8_0, Q4_0, Q4_1; "
+                         "rows a multiple of 32 up to " +
+                         std::to_string(kMatmulMaxRow) + ")");
   *out = t;
   return true;
 }
@@ -198,20 +201,25 @@ bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams&
   c->hb.assign(B * hp.n_ff, 0.f);
   c->hb2.assign(B * hp.n_ff, 0.f);
   const size_t k_max = std::max({(size_t)hp.n_embd, q_dim, (size_t)hp.n_ff});
-  c->xq.assign(B * k_max / 32, BlockQ16{});
+  matmul_scratch_init(&c->xq, (int)B, (int)k_max);
   return true;
 }
 
 namespace {
 
-// n <= max_batch tokens at c.pos through every layer; decode (n == 1) attends with
-// amskv_attend, prefill with amskv_prefill. Logits of the last token unless null.
-bool forward(LlamaContext& c, const int32_t* tokens, int n, bool decode, float* logits) {
+enum class Mode { kPrefill, kDecode, kDecodeMany };
+
+// n <= max_batch tokens through every layer. kPrefill: tokens at c.pos, c.pos + 1, ... with
+// amskv_prefill; kDecode: one token at c.pos with amskv_attend; kDecodeMany: token t is the
+// next token of seqs[t] (its session, its position), c only lends its activations. Logits:
+// of the last token, or with kDecodeMany of every token ([n][n_vocab]); unless null.
+bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* logits,
+             LlamaContext* const* seqs = nullptr) {
   const LlamaModel& m = *c.m;
   const LlamaHparams& hp = m.hp;
   const int E = hp.n_embd, F = hp.n_ff, nt = c.n_threads;
   float *x = c.x.data(), *xb = c.xb.data(), *hb = c.hb.data(), *hb2 = c.hb2.data();
-  BlockQ16* xq = c.xq.data();
+  MatmulScratch* xq = &c.xq;
   for (int t = 0; t < n; ++t) {
     const GgufTensor* e = m.tok_embd;
     gguf_dequantize_row(e->type, e->data + (size_t)tokens[t] * e->row_bytes, x + t * E, E);
@@ -222,16 +230,34 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, bool decode, float* 
     const MatmulOut qkv[] = {{L.wq, c.q.data()}, {L.wk, c.k.data()}, {L.wv, c.v.data()}};
     matmul(qkv, 3, xb, n, xq, nt);
     // RoPE, the KV cache, eviction and attention: all inside amskv.
-    const amskv_status st =
-        decode ? amskv_attend(c.kv, l, c.pos, c.q.data(), c.k.data(), c.v.data(), c.att.data())
-               : amskv_prefill(c.kv, l, c.pos, n, c.q.data(), c.k.data(), c.v.data(), c.att.data());
-    if (st != AMSKV_OK) {
-      // amskv rejected the call and left layer l as it was; layers before it already hold
-      // these tokens, so unless l is 0 the context can no longer go on.
-      c.status = st;
-      c.broken = l > 0;
-      c.error = std::string("attention: ") + amskv_last_error(c.kv);
-      return false;
+    if (mode == Mode::kDecodeMany) {
+      const size_t qd = (size_t)hp.n_head * hp.head_dim, kd = (size_t)hp.n_head_kv * hp.head_dim;
+      for (int t = 0; t < n; ++t) {
+        LlamaContext& s = *seqs[t];
+        const amskv_status st =
+            amskv_attend(s.kv, l, s.pos, c.q.data() + t * qd, c.k.data() + t * kd,
+                         c.v.data() + t * kd, c.att.data() + t * qd);
+        if (st != AMSKV_OK) {
+          // Other sequences already hold layer l (or earlier layers) of this step.
+          for (int u = 0; u < n; ++u) seqs[u]->broken = l > 0 || u != t;
+          s.status = c.status = st;
+          s.error = c.error = std::string("attention: ") + amskv_last_error(s.kv);
+          return false;
+        }
+      }
+    } else {
+      const amskv_status st =
+          mode == Mode::kDecode
+              ? amskv_attend(c.kv, l, c.pos, c.q.data(), c.k.data(), c.v.data(), c.att.data())
+              : amskv_prefill(c.kv, l, c.pos, n, c.q.data(), c.k.data(), c.v.data(), c.att.data());
+      if (st != AMSKV_OK) {
+        // amskv rejected the call and left layer l as it was; layers before it already hold
+        // these tokens, so unless l is 0 the context can no longer go on.
+        c.status = st;
+        c.broken = l > 0;
+        c.error = std::string("attention: ") + amskv_last_error(c.kv);
+        return false;
+      }
     }
     const MatmulOut o[] = {{L.wo, xb}};
     matmul(o, 1, c.att.data(), n, xq, nt);
@@ -244,6 +270,15 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, bool decode, float* 
     const MatmulOut down[] = {{L.w_down, xb}};
     matmul(down, 1, hb, n, xq, nt);
     for (size_t i = 0; i < (size_t)n * E; ++i) x[i] += xb[i];
+  }
+  if (mode == Mode::kDecodeMany) {
+    for (int t = 0; t < n; ++t) seqs[t]->pos += 1;
+    if (logits) {
+      for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, x + t * E, m.output_norm, E, hp.rms_eps);
+      const MatmulOut out[] = {{m.output, logits}};
+      matmul(out, 1, xb, n, xq, nt);
+    }
+    return true;
   }
   c.pos += n;
   if (logits) {
@@ -273,14 +308,34 @@ bool llama_prefill(LlamaContext& c, const int32_t* tokens, int n, float* logits_
   if (!check_call(c, tokens, n)) return false;
   for (int done = 0; done < n;) {
     const int nb = n - done < c.max_batch ? n - done : c.max_batch;
-    if (!forward(c, tokens + done, nb, false, done + nb == n ? logits_last : nullptr)) return false;
+    if (!forward(c, tokens + done, nb, Mode::kPrefill, done + nb == n ? logits_last : nullptr))
+      return false;
     done += nb;
   }
   return true;
 }
 
 bool llama_decode(LlamaContext& c, int32_t token, float* logits) {
-  return check_call(c, &token, 1) && forward(c, &token, 1, true, logits);
+  return check_call(c, &token, 1) && forward(c, &token, 1, Mode::kDecode, logits);
+}
+
+bool llama_decode_many(LlamaContext& work, LlamaContext* const* seqs, const int32_t* tokens, int n,
+                       float* logits) {
+  if (!work.m) return fail(&work.error, "llama: context not initialized");
+  if (n < 1 || n > work.max_batch || !seqs || !tokens)
+    return fail(&work.error, "llama: decode_many needs 1..max_batch sequences and tokens");
+  for (int t = 0; t < n; ++t) {
+    if (!seqs[t] || seqs[t]->m != work.m)
+      return fail(&work.error, "llama: decode_many sequences must use the work context's model");
+    for (int u = 0; u < t; ++u)
+      if (seqs[u] == seqs[t]) return fail(&work.error, "llama: a sequence appears twice");
+    if (!check_call(*seqs[t], tokens + t, 1)) {
+      work.error = seqs[t]->error;
+      return false;
+    }
+  }
+  work.status = AMSKV_OK;
+  return forward(work, tokens, n, Mode::kDecodeMany, logits, seqs);
 }
 
 }  // namespace amskv

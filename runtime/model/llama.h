@@ -68,7 +68,7 @@ struct LlamaContext {
   // Activations, [max_batch][...]: the residual stream x, a normed/projected scratch xb,
   // q, k, v, the attention output att, and the FFN's gate and up projections.
   std::vector<float> x, xb, q, k, v, att, hb, hb2;
-  std::vector<BlockQ16> xq;  // the input of a matrix product quantized to 16 bits
+  MatmulScratch xq;  // the input of a matrix product quantized to 16 bits
 
   LlamaContext() = default;
   LlamaContext(const LlamaContext&) = delete;
@@ -88,5 +88,14 @@ bool llama_prefill(LlamaContext& c, const int32_t* tokens, int n, float* logits_
 
 // One token through amskv_attend per layer; logits [n_vocab] unless null.
 bool llama_decode(LlamaContext& c, int32_t token, float* logits);
+
+// One token for each of n sequences in one pass over the weights (what an evaluation of
+// many policies on the same text wants): tokens[t] goes through seqs[t]'s session at its
+// position, and logits [n][n_vocab] unless null. `work` (max_batch >= n, the same model)
+// lends its activation buffers; it may be one of seqs. Exactly what n llama_decode calls
+// give, up to float summation order. A failure in one sequence's session marks the
+// sequences that got partway as broken.
+bool llama_decode_many(LlamaContext& work, LlamaContext* const* seqs, const int32_t* tokens, int n,
+                       float* logits);
 
 }  // namespace amskv
