@@ -28,57 +28,20 @@
 
 #include "runtime/model/llama.h"
 #include "runtime/model/sampler.h"
+#include "tools/cli.h"
+#include "tools/eval.h"
 
 using namespace amskv;
 
 namespace {
 
-constexpr int kUsage = 2, kRuntime = 1;
-
-int error(int code, const std::string& msg) {
-  std::fprintf(stderr, "amskv: %s\n", msg.c_str());
-  return code;
-}
-
-std::string default_model() {
-  const char* env = std::getenv("AMSKV_MODEL");
-  if (env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.cache/amskv/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
-// "8MiB", "512KiB", "1GiB", "1.5MiB" or plain bytes.
-bool parse_size(const std::string& s, size_t* out) {
-  char* end;
-  const double v = std::strtod(s.c_str(), &end);
-  const std::string unit = end;
-  const double mul = unit.empty()    ? 1
-                     : unit == "KiB" ? 1024.0
-                     : unit == "MiB" ? 1048576.0
-                     : unit == "GiB" ? 1073741824.0
-                                     : -1;
-  if (end == s.c_str() || mul < 0 || !(v >= 1) || v * mul > (double)SIZE_MAX / 2) return false;
-  if (unit.empty() && v != std::floor(v)) return false;
-  *out = (size_t)(v * mul);
-  return true;
-}
-
-bool parse_long(const std::string& s, long lo, long hi, long* out) {
-  char* end;
-  errno = 0;
-  const long v = std::strtol(s.c_str(), &end, 10);
-  if (s.empty() || *end || errno || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
-bool parse_float(const std::string& s, float lo, float hi, float* out) {
-  char* end;
-  const float v = std::strtof(s.c_str(), &end);
-  if (s.empty() || *end || !(v >= lo && v <= hi)) return false;
-  *out = v;
-  return true;
-}
+using cli::default_model;
+using cli::error;
+using cli::kRuntime;
+using cli::kUsage;
+using cli::parse_float;
+using cli::parse_long;
+using cli::parse_size;
 
 // "1,2,3" -> ids.
 bool parse_ids(const std::string& s, std::vector<int32_t>* out) {
@@ -232,21 +195,9 @@ int make_context(const LlamaModel& m, const Options& o, const char* policy, size
   return error(usage ? kUsage : kRuntime, err);
 }
 
-// Raw bytes of every token, made once, so generation writes without allocating.
-std::vector<std::string> token_pieces(const Tokenizer& tok) {
-  std::vector<std::string> p(tok.tokens.size());
-  for (size_t i = 0; i < p.size(); ++i) p[i] = detokenize_token(tok, (int32_t)i);
-  return p;
-}
-
-// End of text: the eos id or any other control token (<|im_end|>, <|endoftext|>).
-bool is_end(const Tokenizer& tok, int32_t id) {
-  return id == tok.eos_id || (id < (int32_t)tok.types.size() && tok.types[id] == kTokenControl);
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using cli::is_end;
+using cli::seconds_since;
+using cli::token_pieces;
 
 void print_session(const Options& o, const LlamaContext& c) {
   amskv_stats st;
@@ -478,6 +429,9 @@ const char* const kHelp =
     "  amskv run --prompt TEXT | --file PATH [options]   generate text\n"
     "  amskv chat [options]                              interactive ChatML chat\n"
     "  amskv inspect [MODEL]                             model and KV capacity table\n"
+    "  amskv eval [options]                              policies against each other\n"
+    "  amskv recall-gen --text FILE                      recall tasks for amskv eval\n"
+    "  amskv bench [options]                             prefill/decode tokens/s per context\n"
     "amskv SUBCOMMAND --help describes each.\n\n";
 
 }  // namespace
@@ -488,11 +442,15 @@ int main(int argc, char** argv) {
   if (cmd == "chat") return chat(argc - 2, argv + 2);
   if (cmd == "inspect") return inspect(argc - 2, argv + 2);
   if (cmd == "logits") return logits(argc - 2, argv + 2);
+  if (cmd == "eval") return eval_main(argc - 2, argv + 2);
+  if (cmd == "recall-gen") return recall_gen_main(argc - 2, argv + 2);
+  if (cmd == "bench") return bench_main(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     std::fputs(kRunHelp, stdout);
     return 0;
   }
   if (cmd.empty()) return std::fputs(kHelp, stderr), kUsage;
-  return error(kUsage, "unknown subcommand '" + cmd + "' (run, chat, inspect; see --help)");
+  return error(kUsage, "unknown subcommand '" + cmd +
+                           "' (run, chat, inspect, eval, recall-gen; see --help)");
 }

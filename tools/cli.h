@@ -1,0 +1,44 @@
+// Helpers every amskv subcommand shares: one-line errors, size and number parsing, the
+// default model path, token pieces.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/model/tokenizer.h"
+
+namespace amskv {
+namespace cli {
+
+constexpr int kUsage = 2, kRuntime = 1;  // exit codes: bad flags/budget/policy; anything else
+
+// Prints "amskv: msg" on stderr and returns code.
+int error(int code, const std::string& msg);
+
+// $AMSKV_MODEL, else ~/.cache/amskv/SmolLM2-135M-Instruct.Q4_1.gguf.
+std::string default_model();
+
+// "8MiB", "512KiB", "1GiB", "1.5MiB" or plain bytes.
+bool parse_size(const std::string& s, size_t* out);
+bool parse_long(const std::string& s, long lo, long hi, long* out);
+bool parse_float(const std::string& s, float lo, float hi, float* out);
+
+// The whole file, or false.
+bool read_file(const std::string& path, std::string* out);
+
+double seconds_since(std::chrono::steady_clock::time_point t0);
+
+// Raw bytes of every token, made once, so generation writes without allocating.
+std::vector<std::string> token_pieces(const Tokenizer& tok);
+
+// End of text: the eos id or any other control token (<|im_end|>, <|endoftext|>).
+bool is_end(const Tokenizer& tok, int32_t id);
+
+// Peak resident set of this process in bytes (VmHWM), 0 if unknown.
+size_t peak_rss_bytes();
+
+}  // namespace cli
+}  // namespace amskv
