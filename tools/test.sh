@@ -6,11 +6,13 @@
 #   3. ASan + UBSan build of the whole suite
 #   4. aarch64 cross build, the whole suite under qemu (the NEON kernels)
 #   5. armv7 hard-float cross build, the whole suite under qemu (32-bit sizes)
-# Each stage can be run alone: tools/test.sh release|consumer|asan|arm64|armhf
+#   6. ThreadSanitizer build: the concurrency tests and amskv stress on several threads
+#   7. libFuzzer (clang, ASan+UBSan): every fuzz target for FUZZ_SECONDS (45) over its corpus
+# Each stage can be run alone: tools/test.sh release|consumer|asan|arm64|armhf|tsan|fuzz
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-stages=${*:-release consumer asan arm64 armhf}
+stages=${*:-release consumer asan tsan fuzz arm64 armhf}
 jobs=$(nproc)
 cache=${AMSKV_CACHE:-$HOME/.cache/amskv}
 export AMSKV_MODEL=${AMSKV_MODEL:-$cache/SmolLM2-135M-Instruct.Q4_1.gguf}
@@ -65,9 +67,25 @@ for stage in $stages; do
         failed=$((failed + 1)); status=1; fi
       ;;
     asan)
+      # The stress tool runs a minute here (the "stress" test).
       build build/asan -DAMSKV_SANITIZE=address,undefined -DAMSKV_BUILD_BENCH=OFF \
-        -DCMAKE_BUILD_TYPE=RelWithDebInfo || status=1
+        -DAMSKV_STRESS_SECONDS=60 -DCMAKE_BUILD_TYPE=RelWithDebInfo || status=1
       ASAN_OPTIONS=detect_leaks=1 run_ctest build/asan || status=1
+      ;;
+    tsan)
+      # OpenMP off: libgomp is not instrumented, so TSan would report its internals.
+      cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMSKV_SANITIZE=thread \
+        -DAMSKV_OPENMP=OFF -DAMSKV_BUILD_BENCH=OFF -DAMSKV_STRESS_SECONDS=30 > /dev/null
+      if cmake --build build/tsan -j"$jobs" --target test_concurrency amskv_cli 2>&1 |
+        grep -E "(warning|error):"; then
+        echo "test.sh: build/tsan: the build printed warnings or errors" >&2
+        status=1
+      fi
+      TSAN_OPTIONS=halt_on_error=1 run_ctest build/tsan -R "^(Concurrency\.|stress$)" || status=1
+      ;;
+    fuzz)
+      bash tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-45}" && passed=$((passed + 4)) || {
+        failed=$((failed + 1)); status=1; }
       ;;
     arm64)
       build build/arm64 -DCMAKE_TOOLCHAIN_FILE=toolchains/aarch64-linux-gnu.cmake || status=1
@@ -78,7 +96,7 @@ for stage in $stages; do
       run_ctest build/armhf --timeout 900 || status=1
       ;;
     *)
-      echo "test.sh: unknown stage '$stage' (release, consumer, asan, arm64, armhf)" >&2
+      echo "test.sh: unknown stage '$stage' (release, consumer, asan, tsan, fuzz, arm64, armhf)" >&2
       exit 2
       ;;
   esac
