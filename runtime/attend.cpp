@@ -14,9 +14,11 @@ bool valid(const amskv_session* s) {
   return s && s->magic == kSessionMagic;
 }
 
+// Finite and at most AMSKV_MAX_ABS in magnitude: larger finite values would overflow the
+// float scores (|q| |k| d) into Inf and the softmax into NaN.
 bool all_finite(const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i)
-    if (!std::isfinite(x[i])) return false;
+    if (!(std::fabs(x[i]) <= AMSKV_MAX_ABS)) return false;
   return true;
 }
 
@@ -49,7 +51,8 @@ amskv_status check_call(amskv_session* s, int layer, int32_t pos0, int n_tokens,
                     : !all_finite(v, n * s->geo.n_kv_heads * d) ? "v"
                                                                 : nullptr;
   if (bad) {
-    format_error(s->error, "layer %d: %s holds NaN or Inf", layer, bad);
+    format_error(s->error, "layer %d: %s holds NaN or Inf or a magnitude above %g", layer, bad,
+                 (double)AMSKV_MAX_ABS);
     return AMSKV_E_NONFINITE;
   }
   if (s->policy.kind == PolicyKind::kFull && ls.n_tokens + n_tokens > s->capacity) {

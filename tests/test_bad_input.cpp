@@ -96,6 +96,7 @@ TEST_P(BadInputPerPolicy, RejectedDecodeCallsChangeNothing) {
       {"NaN in q", AMSKV_E_NONFINITE, "q holds NaN or Inf"},
       {"Inf in k", AMSKV_E_NONFINITE, "k holds NaN or Inf"},
       {"NaN in v", AMSKV_E_NONFINITE, "v holds NaN or Inf"},
+      {"huge finite q", AMSKV_E_NONFINITE, "magnitude above 1e+15"},
       {"prefill of 0 tokens", AMSKV_E_INVALID, "n_tokens"},
       {"prefill with NaN in its last token", AMSKV_E_NONFINITE, "NaN"},
       {"prefill past INT32_MAX", AMSKV_E_POSITION, "int32"},
@@ -116,6 +117,7 @@ TEST_P(BadInputPerPolicy, RejectedDecodeCallsChangeNothing) {
     if (w == "NaN in q") in.q[5] = nan;
     if (w == "Inf in k") in.k[kKV * kD - 1] = inf;
     if (w == "NaN in v") in.v[0] = nan;
+    if (w == "huge finite q") in.q[3] = 3e38f;  // finite, but q.k would overflow
     amskv_status st;
     if (w.rfind("prefill", 0) == 0) {
       int n = 4;

@@ -6,6 +6,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${1:-$root/build/fuzz}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 seconds=${2:-45}
 CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DAMSKV_FUZZ=ON -DAMSKV_SANITIZE=address,undefined -DAMSKV_OPENMP=OFF \

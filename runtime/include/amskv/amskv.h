@@ -29,13 +29,17 @@ typedef enum amskv_status {
   AMSKV_E_INVALID = 2,     /* an argument or config field is out of its range */
   AMSKV_E_RANGE = 3,       /* layer index out of range */
   AMSKV_E_POSITION = 4,    /* positions must strictly increase within a layer */
-  AMSKV_E_NONFINITE = 5,   /* NaN or Inf in q, k or v */
+  AMSKV_E_NONFINITE = 5,   /* NaN, Inf or |x| > AMSKV_MAX_ABS in q, k or v */
   AMSKV_E_BUDGET = 6,      /* the byte budget is too small for this config */
   AMSKV_E_FULL = 7,        /* policy "full" and the layer has no room left */
   AMSKV_E_POLICY = 8,      /* unknown policy or bad policy option */
   AMSKV_E_UNSUPPORTED = 9, /* head_dim or ISA not supported here */
   AMSKV_E_WORKSPACE = 10   /* caller workspace too small */
 } amskv_status;
+
+/* The largest magnitude accepted in q, k and v: beyond it float attention scores could
+ * overflow (found by fuzzing). Real activations stay many orders of magnitude below. */
+#define AMSKV_MAX_ABS 1e15f
 
 typedef enum amskv_dtype { AMSKV_F32 = 0, AMSKV_F16 = 1, AMSKV_Q8 = 2 } amskv_dtype;
 
