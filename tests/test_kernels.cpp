@@ -297,6 +297,28 @@ TEST_P(Kernels, BlockedInt16DotMatchesReference) {
     }
 }
 
+TEST_P(Kernels, UnpackInt16MatchesReference) {
+  // Q8_0 (34-byte blocks, values at 2), Q4_0 (18, at 2, zero 8), Q4_1 (20, at 4, zero 0),
+  // every byte value, a misaligned source.
+  struct Layout {
+    int block_bytes, offset, nibbles, zero;
+  };
+  for (Layout l : {Layout{34, 2, 0, 0}, Layout{18, 2, 1, 8}, Layout{20, 4, 1, 0}})
+    for (int nb : {1, 2, 5, 18, 48}) {
+      std::vector<uint8_t> src(nb * l.block_bytes + 1);
+      for (size_t i = 0; i < src.size(); ++i) src[i] = (uint8_t)(i * 97 + 13 + nb);
+      std::vector<int16_t> want(nb * 32), got(nb * 32 + 1);
+      ref_->unpack_i16(src.data() + 1, l.block_bytes, l.offset, nb, l.nibbles, l.zero, want.data());
+      k_->unpack_i16(src.data() + 1, l.block_bytes, l.offset, nb, l.nibbles, l.zero,
+                     got.data() + 1);
+      for (int i = 0; i < nb * 32; ++i)
+        ASSERT_EQ(got[i + 1], want[i]) << "block bytes " << l.block_bytes << " element " << i;
+      // The reference itself: element 17 of block 0 is the high nibble of byte 1.
+      const uint8_t b1 = src[1 + l.offset + 1];
+      ASSERT_EQ(want[17], l.nibbles ? (b1 >> 4) - l.zero : (int8_t)src[1 + l.offset + 17]);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, Kernels,
                          ::testing::Values(Isa::kRef, Isa::kAvx2, Isa::kAvx512, Isa::kNeon),
                          [](const auto& info) { return std::string(isa_name(info.param)); });

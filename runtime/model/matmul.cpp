@@ -5,10 +5,6 @@
 
 #include "arch/kernels.h"
 
-// Compilers fully unroll short fixed loops before they vectorize, and the unrolled byte
-// code then stays scalar; kept as loops, they vectorize.
-#define AMSKV_VECTOR_LOOP _Pragma("GCC unroll 1")
-
 namespace amskv {
 namespace {
 
@@ -52,35 +48,19 @@ int block_bytes(int type) {
 }
 
 // One quantized row as int16 values with a scale (and for Q4_1 an offset) per block:
-// w[i] = d[b] * q[i] (+ m[b]). 4-bit blocks hold element i in the low nibble of byte i and
-// element i + 16 in the high one; Q4_0 stores q + 8.
-__attribute__((target_clones("avx2", "default"))) void unpack_row(int type, const uint8_t* row,
-                                                                  int nb, int16_t* q, float* d,
-                                                                  float* m) {
+// w[i] = d[b] * q[i] (+ m[b]). Q4_0 stores q + 8.
+void unpack_row(const Kernels* kern, int type, const uint8_t* row, int nb, int16_t* q, float* d,
+                float* m) {
   const int bb = block_bytes(type);
-  for (int b = 0; b < nb; ++b, row += bb, q += 32) {
-    d[b] = half(row);
-    if (type == GGML_TYPE_Q8_0) {
-      const int8_t* v = (const int8_t*)(row + 2);
-      AMSKV_VECTOR_LOOP
-      for (int i = 0; i < 32; ++i) q[i] = v[i];
-    } else if (type == GGML_TYPE_Q4_0) {
-      const uint8_t* v = row + 2;
-      AMSKV_VECTOR_LOOP
-      for (int i = 0; i < 16; ++i) {
-        q[i] = (int16_t)((v[i] & 15) - 8);
-        q[i + 16] = (int16_t)((v[i] >> 4) - 8);
-      }
-    } else {
-      m[b] = half(row + 2);
-      const uint8_t* v = row + 4;
-      AMSKV_VECTOR_LOOP
-      for (int i = 0; i < 16; ++i) {
-        q[i] = (int16_t)(v[i] & 15);
-        q[i + 16] = (int16_t)(v[i] >> 4);
-      }
-    }
-  }
+  for (int b = 0; b < nb; ++b) d[b] = half(row + (size_t)b * bb);
+  if (type == GGML_TYPE_Q4_1)
+    for (int b = 0; b < nb; ++b) m[b] = half(row + (size_t)b * bb + 2);
+  if (type == GGML_TYPE_Q8_0)
+    kern->unpack_i16(row, bb, 2, nb, 0, 0, q);
+  else if (type == GGML_TYPE_Q4_0)
+    kern->unpack_i16(row, bb, 2, nb, 1, 8, q);
+  else
+    kern->unpack_i16(row, bb, 4, nb, 1, 0, q);
 }
 
 // Rows [r0, r1) of one output for every token.
@@ -101,7 +81,7 @@ void rows_quantized(const Rows& j) {
   float d[kMatmulMaxRow / 32], m[kMatmulMaxRow / 32];
   const bool offsets = j.w->type == GGML_TYPE_Q4_1;
   for (int r = j.r0; r < j.r1; ++r) {
-    unpack_row(j.w->type, j.w->data + (size_t)r * j.w->row_bytes, nb, q, d, m);
+    unpack_row(j.kern, j.w->type, j.w->data + (size_t)r * j.w->row_bytes, nb, q, d, m);
     for (int t = 0; t < j.n_tok; ++t) {  // the unpacked row stays in L1 across the tokens
       const float* xd = j.xq->d.data() + (size_t)t * nb;
       float y = j.kern->dot_i16(q, d, j.xq->q.data() + (size_t)t * k, xd, nb);
