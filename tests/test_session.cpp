@@ -365,6 +365,8 @@ TEST(Budget, SessionInACallerOwnedStaticBlock) {
   EXPECT_GT(s.stats().events, 0u);
   amskv_session* bad = nullptr;  // a misaligned block is refused before it is touched
   EXPECT_EQ(amskv_session_create_in(&c, g_static_block + 1, 4096, &bad), AMSKV_E_INVALID);
+  EXPECT_EQ(amskv_session_create_in(&c, g_static_block, 1024, &bad), AMSKV_E_BUDGET);  // too small
+  EXPECT_EQ(bad, nullptr);
 }
 
 }  // namespace
