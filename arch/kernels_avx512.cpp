@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "arch/kernels_simd.h"
+#include "arch/unpack_x86.h"
 
 namespace amskv {
 namespace avx512 {
@@ -54,26 +55,9 @@ struct Ops {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
-  // A block: 16 bytes of nibbles -> low and high halves widened to int16, or 32 int8
-  // sign-extended.
   static void unpack_i16(const uint8_t* src, int block_bytes, int offset, int nb, int nibbles,
                          int zero, int16_t* out) {
-    const __m256i z = _mm256_set1_epi16((short)zero);
-    const __m128i lo4 = _mm_set1_epi8(15);
-    for (int b = 0; b < nb; ++b, out += 32) {
-      const uint8_t* v = src + (size_t)b * block_bytes + offset;
-      __m256i a, c;
-      if (nibbles) {
-        const __m128i x = _mm_loadu_si128((const __m128i*)v);
-        a = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_and_si128(x, lo4)), z);
-        c = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(x, 4), lo4)), z);
-      } else {
-        a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)v));
-        c = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(v + 16)));
-      }
-      _mm256_storeu_si256((__m256i*)out, a);
-      _mm256_storeu_si256((__m256i*)(out + 16), c);
-    }
+    unpack_i16_x86(src, block_bytes, offset, nb, nibbles, zero, out);
   }
   static __m512i block(const int16_t* w, const int16_t* x) {
     return _mm512_madd_epi16(_mm512_loadu_si512(w), _mm512_loadu_si512(x));

@@ -1,5 +1,6 @@
 // After creation a session allocates nothing: this binary replaces malloc and friends with
-// counting versions and runs attend, prefill and eviction under every dtype and policy.
+// counting versions (tools/alloc_count.cpp) and runs attend, prefill and eviction under every dtype
+// and policy.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,52 +10,12 @@
 #include <vector>
 
 #include "amskv/amskv.h"
-
-extern "C" {
-void* __libc_malloc(size_t);
-void* __libc_calloc(size_t, size_t);
-void* __libc_realloc(void*, size_t);
-void* __libc_memalign(size_t, size_t);
-void __libc_free(void*);
-}
-
-static std::atomic<long> g_allocs{0};
-
-extern "C" {
-void* malloc(size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-void* calloc(size_t a, size_t b) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(a, b);
-}
-void* realloc(void* p, size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, n);
-}
-void* aligned_alloc(size_t align, size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(align, n);
-}
-void* memalign(size_t align, size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(align, n);
-}
-int posix_memalign(void** out, size_t align, size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  *out = __libc_memalign(align, n);
-  return *out ? 0 : 12;
-}
-void free(void* p) {
-  __libc_free(p);
-}
-}
+#include "tools/alloc_count.h"
 
 namespace {
 
 long allocs() {
-  return g_allocs.load();
+  return amskv::alloc_count_total();
 }
 
 TEST(NoAlloc, CountingWorks) {

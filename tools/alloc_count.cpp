@@ -1,3 +1,4 @@
+#include <atomic>
 #include <cstddef>
 
 #include "tools/alloc_count.h"
@@ -14,7 +15,9 @@ namespace {
 // Initial-exec TLS of the executable: reading it allocates nothing.
 thread_local bool t_counting = false;
 thread_local long t_allocs = 0;
+std::atomic<long> g_total{0};
 inline void count() {
+  g_total.fetch_add(1, std::memory_order_relaxed);
   if (t_counting) ++t_allocs;
 }
 }  // namespace
@@ -54,6 +57,9 @@ namespace amskv {
 
 bool alloc_count_available() {
   return true;
+}
+long alloc_count_total() {
+  return g_total.load();
 }
 void alloc_count_begin() {
   t_allocs = 0;

@@ -1,12 +1,17 @@
-// Heap allocations made by the calling thread between begin and end, for `amskv stress`.
-// The amskv binary replaces malloc and friends with counting versions (alloc_count.cpp);
-// sanitizer builds keep their own allocator and link alloc_count_none.cpp instead.
+// Heap allocation counting for the no-allocation checks (amskv stress, test_no_alloc,
+// test_llama). alloc_count.cpp replaces malloc and friends in the binary that links it with
+// counting versions; sanitizer builds keep their own allocator and link
+// alloc_count_none.cpp instead.
 #pragma once
 
 namespace amskv {
 
 bool alloc_count_available();
-void alloc_count_begin();  // start counting this thread's allocations
-long alloc_count_end();    // stop; how many there were
+long alloc_count_total();  // every allocation of every thread so far
+// Allocations of the calling thread alone between begin and end (other threads running at
+// the same time do not count; an OpenMP worker inside the call does not either, which is
+// what the process-wide total in test_no_alloc covers).
+void alloc_count_begin();
+long alloc_count_end();
 
 }  // namespace amskv

@@ -7,6 +7,9 @@ namespace amskv {
 bool alloc_count_available() {
   return false;
 }
+long alloc_count_total() {
+  return 0;
+}
 void alloc_count_begin() {}
 long alloc_count_end() {
   return 0;
