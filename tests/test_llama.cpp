@@ -21,6 +21,7 @@
 #include "runtime/model/llama.h"
 #include "runtime/model/sampler.h"
 
+#include "tests/tiny_tokenizer.h"
 #include "tools/alloc_count.h"
 
 namespace {
@@ -28,26 +29,6 @@ namespace {
 using namespace amskv;
 
 // ---- a tiny random-weight llama -------------------------------------------------------
-
-// The one-char token of each byte in the GPT-2 byte alphabet (what GGUF stores).
-std::string byte_char(uint8_t b) {
-  auto printable = [](int x) {
-    return (x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE;
-  };
-  uint32_t cp = b;
-  if (!printable(b)) {
-    cp = 256;
-    for (int x = 0; x < b; ++x) cp += !printable(x);
-  }
-  std::string s;
-  if (cp < 0x80) {
-    s.push_back(char(cp));
-  } else {
-    s.push_back(char(0xC0 | (cp >> 6)));
-    s.push_back(char(0x80 | (cp & 0x3F)));
-  }
-  return s;
-}
 
 // 2 layers, n_embd 64, 4 query heads and 2 KV heads of 32 (key_length: q is 128 wide),
 // ffn 128, 256 byte tokens + 4 merges + 3 specials. Each weight matrix has another type so
