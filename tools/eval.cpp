@@ -81,7 +81,7 @@ const char* const kQuickPolicies[] = {"full",     "random",  "streaming",  "tova
                                       "ams:tova", "keydiff", "ams:keydiff"};
 
 struct Options {
-  std::string model = cli::default_model(), out = "eval-out", recall_file, plot_event;
+  std::string model = cli::default_model(), out = "eval-out", recall_file, plot_event, from;
   std::vector<std::string> texts, policies, budgets;
   bool ppl = true, recall = true, agree = true, quick = false;
   long ctx = 2048, agree_tokens = 64, facts = 8, recall_tasks = 2, cost_tokens = 64;
@@ -108,6 +108,8 @@ const char* const kHelp =
     "  --plot-event FILE   instead: draw one compression event of --policy (ams:tova) and of\n"
     "                      its global top-k twin at --budgets (one value) on the first text;\n"
     "                      --layer L (default the middle layer)\n"
+    "  --from FILE         instead: rewrite the report and plots of a finished run from its\n"
+    "                      results.json into --out\n"
     "  --seed S, --threads N, --kv-dtype f32|f16|q8, --model PATH\n";
 
 bool split(const std::string& s, char sep, std::vector<std::string>* out) {
@@ -166,6 +168,8 @@ int parse(int argc, char** argv, Options* o) {
       ok = cli::parse_long(v, 0, 1 << 20, &o->cost_tokens);
     } else if (a == "--out") {
       o->out = v;
+    } else if (a == "--from") {
+      o->from = v;
     } else if (a == "--plot-event") {
       o->plot_event = v;
     } else if (a == "--layer") {
@@ -370,17 +374,19 @@ struct Cell {
   size_t session_bytes = 0;
   bool failed = false;
   std::string error;
+  // Sums and counts (doubles, so a report read back from results.json keeps its means).
   // ppl
   double nll = 0, nll_q[4] = {0, 0, 0, 0};
-  long nll_n = 0, nll_qn[4] = {0, 0, 0, 0};
+  double nll_n = 0, nll_qn[4] = {0, 0, 0, 0};
   // agree
-  long agree_n = 0, agree_match = 0, first_div = 0, agree_docs = 0;
+  double agree_n = 0, agree_match = 0, first_div = 0, agree_docs = 0;
   double kl = 0;
   // recall
-  long recall_n = 0, recall_hit = 0;
-  std::vector<long> region_n, region_hit;
+  double recall_n = 0, recall_hit = 0;
+  std::vector<double> region_n, region_hit;
   // eviction, summed over streams
-  uint64_t events = 0, wipe_segments = 0, wiped = 0;
+  uint64_t events = 0;
+  double wipe_segments = 0, wiped = 0;
   bool budget_held = true;
   // cost
   double decode_tps = -1, prefill_tps = -1;
@@ -388,9 +394,9 @@ struct Cell {
   double mean_nll() const { return nll_n ? nll / nll_n : NAN; }
   double match_rate() const { return agree_n ? (double)agree_match / agree_n : NAN; }
   double mean_kl() const { return agree_n ? kl / agree_n : NAN; }
-  double mean_first_div() const { return agree_docs ? (double)first_div / agree_docs : NAN; }
-  double recall_acc() const { return recall_n ? (double)recall_hit / recall_n : NAN; }
-  double wipe_rate() const { return wipe_segments ? (double)wiped / wipe_segments : 0.0; }
+  double mean_first_div() const { return agree_docs ? first_div / agree_docs : NAN; }
+  double recall_acc() const { return recall_n ? recall_hit / recall_n : NAN; }
+  double wipe_rate() const { return wipe_segments ? wiped / wipe_segments : 0.0; }
 };
 
 struct Eval {
@@ -400,6 +406,8 @@ struct Eval {
   int full_cell = -1;
   std::vector<std::string> pieces;  // token bytes
   std::vector<std::string> checks_failed;
+  double minutes = 0;   // of the run
+  size_t peak_rss = 0;  // of the run's process
   long steps_done = 0, steps_total = 0;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now(), last_print = t0;
   bool tty = isatty(2);
@@ -485,8 +493,8 @@ void close_stream(Eval& ev, Stream& s) {
     amskv_stats st;
     amskv_get_stats(s.seqs[i]->kv, &st);
     c.events += st.events;
-    c.wipe_segments += st.wipe_segments;
-    c.wiped += st.wiped_segments;
+    c.wipe_segments += (double)st.wipe_segments;
+    c.wiped += (double)st.wiped_segments;
     bool held = st.bytes_used <= st.budget_bytes;
     for (int l = 0; l < ev.m.hp.n_layer; ++l)
       held = held && amskv_layer_tokens(s.seqs[i]->kv, l) <= st.capacity_tokens;
@@ -741,15 +749,16 @@ std::string csv(const Eval& ev) {
 }
 
 std::string results_json(const Eval& ev, const std::vector<std::string>& data) {
-  std::string o =
-      "{\n  \"model\": " + json::quote(ev.o.model) + ",\n  \"ctx\": " + std::to_string(ev.o.ctx) +
-      ",\n  \"agree_tokens\": " + std::to_string(ev.o.agree_tokens) +
-      ",\n  \"seed\": " + std::to_string(ev.o.seed) +
-      ",\n  \"threads\": " + std::to_string(ev.o.threads) + ",\n  \"kv_dtype\": \"" +
-      (ev.o.dtype == AMSKV_F32   ? "f32"
-       : ev.o.dtype == AMSKV_F16 ? "f16"
-                                 : "q8") +
-      "\",\n  \"peak_rss_bytes\": " + std::to_string(cli::peak_rss_bytes()) + ",\n  \"data\": [";
+  std::string o = "{\n  \"model\": " + json::quote(ev.o.model) +
+                  ",\n  \"ctx\": " + std::to_string(ev.o.ctx) +
+                  ",\n  \"agree_tokens\": " + std::to_string(ev.o.agree_tokens) +
+                  ",\n  \"seed\": " + std::to_string(ev.o.seed) +
+                  ",\n  \"threads\": " + std::to_string(ev.o.threads) + ",\n  \"kv_dtype\": \"" +
+                  (ev.o.dtype == AMSKV_F32   ? "f32"
+                   : ev.o.dtype == AMSKV_F16 ? "f16"
+                                             : "q8") +
+                  "\",\n  \"peak_rss_bytes\": " + std::to_string(ev.peak_rss) +
+                  ",\n  \"minutes\": " + jnum(ev.minutes) + ",\n  \"data\": [";
   for (size_t i = 0; i < data.size(); ++i) o += (i ? ", " : "") + data[i];
   o += "],\n  \"cells\": [\n";
   for (size_t i = 0; i < ev.cells.size(); ++i) {
@@ -802,6 +811,71 @@ std::string markdown(const Eval& ev) {
            num(c.decode_tps < 0 ? NAN : c.decode_tps, "%.1f") + " |\n";
     }
   return o;
+}
+
+// AMS against global top-k with the same scorer at the same budget, pair by pair, and how
+// many pairs each side wins on each metric.
+std::string ams_vs_topk(const Eval& ev) {
+  static const char* const kPairScorers[] = {"tova",    "h2o",  "snapkv", "expected_attention",
+                                             "keydiff", "knorm"};
+  auto find = [&](const std::string& policy, const std::string& budget) -> const Cell* {
+    for (const Cell& c : ev.cells)
+      if (c.policy == policy && c.budget_label == budget && !c.failed) return &c;
+    return nullptr;
+  };
+  const Cell* f = full_cell(ev);
+  struct Metric {
+    const char* name;
+    double (*get)(const Cell&, const Cell*);
+    bool lower_better;
+    const char* fmt;
+    int ams = 0, topk = 0, tie = 0;
+  };
+  Metric ms[] = {
+      {"NLL gap",
+       [](const Cell& c, const Cell* f) { return f ? c.mean_nll() - f->mean_nll() : NAN; }, true,
+       "%+.3f"},
+      {"recall", [](const Cell& c, const Cell*) { return c.recall_acc(); }, false, "%.2f"},
+      {"agree match", [](const Cell& c, const Cell*) { return c.match_rate(); }, false, "%.3f"},
+      {"KL", [](const Cell& c, const Cell*) { return c.mean_kl(); }, true, "%.4f"},
+      {"wipe-out", [](const Cell& c, const Cell*) { return c.wipe_rate(); }, true, "%.3f"}};
+  std::string o = "| scorer | budget |";
+  for (const Metric& m : ms) o += std::string(" ") + m.name + " top-k / ams |";
+  o += "\n|---|---|---|---|---|---|---|\n";
+  std::vector<std::string> labels;
+  for (const Cell& c : ev.cells)
+    if (!c.full && std::find(labels.begin(), labels.end(), c.budget_label) == labels.end())
+      labels.push_back(c.budget_label);
+  int pairs = 0;
+  for (const char* s : kPairScorers)
+    for (const std::string& b : labels) {
+      const Cell *t = find(s, b), *a = find(std::string("ams:") + s, b);
+      if (!t || !a) continue;
+      ++pairs;
+      o += std::string("| ") + s + " | " + b + " |";
+      for (Metric& m : ms) {
+        const double x = m.get(*t, f), y = m.get(*a, f);
+        std::string tx = num(x, m.fmt), ty = num(y, m.fmt);
+        if (!std::isnan(x) && !std::isnan(y)) {
+          const bool ams_wins = m.lower_better ? y < x : y > x;
+          const bool topk_wins = m.lower_better ? x < y : x > y;
+          if (tx == ty)
+            m.tie++;
+          else if (ams_wins)
+            m.ams++, ty = "**" + ty + "**";
+          else if (topk_wins)
+            m.topk++, tx = "**" + tx + "**";
+        }
+        o += " " + tx + " / " + ty + " |";
+      }
+      o += "\n";
+    }
+  o += "\nPairs won (better at the precision shown; bold above), of " + std::to_string(pairs) + ":";
+  for (const Metric& m : ms)
+    o += std::string(" ") + m.name + " AMS " + std::to_string(m.ams) + ", top-k " +
+         std::to_string(m.topk) + ", tie " + std::to_string(m.tie) + ";";
+  o.back() = '.';
+  return o + "\n";
 }
 
 // Quality against budget fraction: one line per policy; ams: solid, top-k dashed, the same
@@ -936,6 +1010,110 @@ int plot_event(const Options& o, const LlamaModel& m, const std::vector<int32_t>
   return 0;
 }
 
+// A finished run back from its results.json (amskv eval --from): the cells with their
+// means, the run's settings and data records; for re-rendering the report and plots.
+bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
+                  std::vector<std::string>* data, double* minutes, size_t* rss, std::string* err) {
+  std::string text;
+  if (!cli::read_file(path, &text)) return *err = "cannot read '" + path + "'", false;
+  json::Value v;
+  if (!json::parse(text, &v, err)) return *err = path + ": " + *err, false;
+  auto number = [](const json::Value* x) {
+    return x && x->kind == json::Value::kNumber ? x->num : NAN;
+  };
+  const json::Value* cs = v.get("cells");
+  if (!cs || cs->kind != json::Value::kArray) return *err = path + ": no 'cells' array", false;
+  if (const json::Value* m = v.get("model"); m && m->kind == json::Value::kString)
+    o->model = m->str;
+  auto whole = [&](const char* key, long* out) {
+    const double x = number(v.get(key));
+    if (!std::isnan(x)) *out = (long)x;
+  };
+  whole("ctx", &o->ctx), whole("agree_tokens", &o->agree_tokens), whole("seed", &o->seed);
+  whole("threads", &o->threads);
+  *minutes = number(v.get("minutes"));
+  *rss = (size_t)std::max(0.0, number(v.get("peak_rss_bytes")));
+  if (const json::Value* d = v.get("data"); d && d->kind == json::Value::kArray)
+    for (const json::Value& x : d->arr) data->push_back(json::dump(x));
+  o->ppl = o->recall = o->agree = false;
+  for (const json::Value& x : cs->arr) {
+    Cell c;
+    const json::Value *p = x.get("policy"), *b = x.get("budget"), *e = x.get("error");
+    if (!p || p->kind != json::Value::kString || !b || b->kind != json::Value::kString)
+      return *err = path + ": a cell without policy or budget", false;
+    c.policy = p->str, c.budget_label = b->str;
+    c.full = c.policy == "full" && c.budget_label == "ctx";
+    float f;
+    if (cli::parse_float(c.budget_label, 1e-4f, 1.f, &f)) c.fraction = f;
+    c.budget = (size_t)std::max(0.0, number(x.get("budget_bytes")));
+    c.session_bytes = (size_t)std::max(0.0, number(x.get("session_bytes")));
+    c.capacity = (int)std::max(0.0, number(x.get("capacity")));
+    c.error = e && e->kind == json::Value::kString ? e->str : "";
+    c.failed = !c.error.empty();
+    // One "observation" per mean reproduces it exactly.
+    auto put = [&](const char* key, double* sum, double* n) {
+      const double m = number(x.get(key));
+      if (!std::isnan(m)) *sum = m, *n = 1;
+      return !std::isnan(m);
+    };
+    o->ppl |= put("nll", &c.nll, &c.nll_n);
+    if (const json::Value* q = x.get("nll_quarters"); q && q->kind == json::Value::kArray)
+      for (size_t i = 0; i < 4 && i < q->arr.size(); ++i)
+        if (!std::isnan(number(&q->arr[i]))) c.nll_q[i] = q->arr[i].num, c.nll_qn[i] = 1;
+    o->recall |= put("recall", &c.recall_hit, &c.recall_n);
+    if (const json::Value* r = x.get("recall_by_region"); r && r->kind == json::Value::kArray)
+      for (const json::Value& y : r->arr) {
+        c.region_hit.push_back(std::isnan(number(&y)) ? 0 : y.num);
+        c.region_n.push_back(std::isnan(number(&y)) ? 0 : 1);
+      }
+    o->agree |= put("agree_match", &c.agree_match, &c.agree_n);
+    double unused = 0;
+    put("agree_kl", &c.kl, &unused);
+    put("agree_first_div", &c.first_div, &c.agree_docs);
+    put("wipe_rate", &c.wiped, &c.wipe_segments);
+    c.events = (uint64_t)std::max(0.0, number(x.get("events")));
+    const double pt = number(x.get("prefill_tps")), dt = number(x.get("decode_tps"));
+    c.prefill_tps = std::isnan(pt) ? -1 : pt;
+    c.decode_tps = std::isnan(dt) ? -1 : dt;
+    cells->push_back(c);
+  }
+  return true;
+}
+
+// summary.md (returned in md_out too), results.csv, results.json and the plots in --out.
+bool write_report(const Eval& ev, const std::vector<std::string>& data, std::string* md_out) {
+  std::string& md = *md_out;
+  md = "# amskv eval summary\n\nModel `" + ev.o.model + "`, context " + std::to_string(ev.o.ctx) +
+       " tokens, agreement over " + std::to_string(ev.o.agree_tokens) + " tokens per text, seed " +
+       std::to_string(ev.o.seed) + ", " + std::to_string(ev.o.threads) + " threads, " +
+       num(ev.minutes, "%.1f") + " min, peak RSS " + num(ev.peak_rss / 1048576.0, "%.0f") +
+       " MiB.\n\nData:\n\n";
+  for (const std::string& d : data) md += "- `" + d + "`\n";
+  md += "\n" + markdown(ev) + "\n## AMS against global top-k, same scorer and budget\n\n" +
+        ams_vs_topk(ev);
+  bool ok = write_file(ev.o.out + "/summary.md", md) &&
+            write_file(ev.o.out + "/results.csv", csv(ev)) &&
+            write_file(ev.o.out + "/results.json", results_json(ev, data));
+  if (ev.o.ppl)
+    ok &= write_file(
+        ev.o.out + "/ppl_gap.svg",
+        plot(ev, "NLL gap to the full cache (lower is better)", "mean NLL - full", m_gap));
+  if (ev.o.recall)
+    ok &=
+        write_file(ev.o.out + "/recall.svg",
+                   plot(ev, "Region recall, exact match (higher is better)", "accuracy", m_recall));
+  if (ev.o.agree) {
+    ok &= write_file(ev.o.out + "/agree_match.svg", plot(ev, "Greedy agreement with the full cache",
+                                                         "argmax match rate", m_match));
+    ok &=
+        write_file(ev.o.out + "/agree_kl.svg",
+                   plot(ev, "KL(full || policy) on the full cache's path", "mean KL (nats)", m_kl));
+  }
+  ok &= write_file(ev.o.out + "/wipe_out.svg", plot(ev, "Region wipe-out rate (lower is better)",
+                                                    "wiped regions / regions", m_wipe));
+  return ok;
+}
+
 }  // namespace
 
 int eval_main(int argc, char** argv) {
@@ -955,6 +1133,26 @@ int eval_main(int argc, char** argv) {
   if (o.policies.empty())
     o.policies.assign(std::begin(kDefaultPolicies), std::end(kDefaultPolicies));
   if (o.budgets.empty()) o.budgets = {"0.1", "0.25", "0.5"};
+
+  if (!o.from.empty()) {  // the report of a finished run, without the model
+    std::vector<Cell> cells;
+    std::vector<std::string> data;
+    double minutes = 0;
+    size_t rss = 0;
+    std::string err;
+    if (!load_results(o.from, &o, &cells, &data, &minutes, &rss, &err)) return error(kUsage, err);
+    static const LlamaModel none;
+    Eval ev(o, none);
+    ev.cells = cells;
+    for (size_t i = 0; i < cells.size(); ++i)
+      if (cells[i].full) ev.full_cell = (int)i;
+    ev.minutes = minutes, ev.peak_rss = rss;
+    mkdir(o.out.c_str(), 0755);
+    std::string md;
+    if (!write_report(ev, data, &md)) return error(kRuntime, "cannot write results to " + o.out);
+    std::fputs(md.c_str(), stdout);
+    return 0;
+  }
 
   LlamaModel m;
   std::string err;
@@ -1118,33 +1316,10 @@ int eval_main(int argc, char** argv) {
   }
 
   const double minutes = cli::seconds_since(t_start) / 60;
-  std::string md = "# amskv eval summary\n\nModel `" + o.model + "`, context " +
-                   std::to_string(o.ctx) + " tokens, agreement over " +
-                   std::to_string(o.agree_tokens) + " tokens per text, seed " +
-                   std::to_string(o.seed) + ", " + std::to_string(o.threads) + " threads, " +
-                   num(minutes, "%.1f") + " min, peak RSS " +
-                   num(cli::peak_rss_bytes() / 1048576.0, "%.0f") + " MiB.\n\nData:\n\n";
-  for (const std::string& d : data) md += "- `" + d + "`\n";
-  md += "\n" + markdown(ev);
-  bool ok = write_file(o.out + "/summary.md", md) && write_file(o.out + "/results.csv", csv(ev)) &&
-            write_file(o.out + "/results.json", results_json(ev, data));
-  if (o.ppl)
-    ok &= write_file(o.out + "/ppl_gap.svg", plot(ev, "NLL gap to the full cache (lower is better)",
-                                                  "mean NLL - full", m_gap));
-  if (o.recall)
-    ok &=
-        write_file(o.out + "/recall.svg",
-                   plot(ev, "Region recall, exact match (higher is better)", "accuracy", m_recall));
-  if (o.agree) {
-    ok &= write_file(o.out + "/agree_match.svg", plot(ev, "Greedy agreement with the full cache",
-                                                      "argmax match rate", m_match));
-    ok &=
-        write_file(o.out + "/agree_kl.svg",
-                   plot(ev, "KL(full || policy) on the full cache's path", "mean KL (nats)", m_kl));
-  }
-  ok &= write_file(o.out + "/wipe_out.svg", plot(ev, "Region wipe-out rate (lower is better)",
-                                                 "wiped regions / regions", m_wipe));
-  if (!ok) return error(kRuntime, "cannot write results to " + o.out);
+  ev.minutes = minutes;
+  ev.peak_rss = cli::peak_rss_bytes();
+  std::string md;
+  if (!write_report(ev, data, &md)) return error(kRuntime, "cannot write results to " + o.out);
   std::fputs(md.c_str(), stdout);
   std::fprintf(stderr, "eval: results in %s (%.1f min)\n", o.out.c_str(), minutes);
   if (o.quick) {

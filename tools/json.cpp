@@ -204,6 +204,37 @@ bool parse(const std::string& text, Value* out, std::string* err) {
   return ok;
 }
 
+std::string dump(const Value& v) {
+  switch (v.kind) {
+    case Value::kNull:
+      return "null";
+    case Value::kBool:
+      return v.b ? "true" : "false";
+    case Value::kNumber: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", v.num);
+      return buf;
+    }
+    case Value::kString:
+      return quote(v.str);
+    case Value::kArray: {
+      std::string o = "[";
+      for (size_t i = 0; i < v.arr.size(); ++i) o += (i ? ", " : "") + dump(v.arr[i]);
+      return o + "]";
+    }
+    case Value::kObject: {
+      std::string o = "{";
+      bool first = true;
+      for (const auto& [k, x] : v.obj) {
+        o += (first ? "" : ", ") + quote(k) + ": " + dump(x);
+        first = false;
+      }
+      return o + "}";
+    }
+  }
+  return "null";
+}
+
 std::string quote(const std::string& s) {
   std::string o = "\"";
   for (unsigned char c : s) {

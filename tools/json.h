@@ -27,5 +27,8 @@ bool parse(const std::string& text, Value* out, std::string* err);
 // s as a JSON string literal, quotes included; invalid UTF-8 is passed through bytewise.
 std::string quote(const std::string& s);
 
+// v as compact JSON text (numbers with 17 significant digits).
+std::string dump(const Value& v);
+
 }  // namespace json
 }  // namespace amskv
