@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -287,9 +288,9 @@ int stress_main(int argc, char** argv) {
     const std::string v = argv[++i];
     bool ok = true;
     if (a == "--seconds") {
-      ok = cli::parse_long(v, 0, 1L << 40, &seconds);
+      ok = cli::parse_long(v, 0, 1000000000L, &seconds);
     } else if (a == "--steps") {
-      ok = cli::parse_long(v, 0, 1L << 50, &steps);
+      ok = cli::parse_long(v, 0, LONG_MAX, &steps);
     } else if (a == "--threads") {
       ok = cli::parse_long(v, 1, 256, &threads);
     } else if (a == "--seed") {
@@ -316,7 +317,7 @@ int stress_main(int argc, char** argv) {
   Totals tot;
   const auto t0 = std::chrono::steady_clock::now();
   const auto deadline = t0 + std::chrono::seconds(seconds);
-  const long step_cap = steps > 0 ? steps : (1L << 62);
+  const long step_cap = steps > 0 ? steps : LONG_MAX;
   auto report = [&](uint64_t s, const std::string& why) {
     std::lock_guard<std::mutex> lock(tot.print);
     tot.failures++;
