@@ -82,6 +82,7 @@ const char* const kQuickPolicies[] = {"full",     "random",  "streaming",  "tova
 
 struct Options {
   std::string model = cli::default_model(), out = "eval-out", recall_file, plot_event, from;
+  std::string plot_policy;  // the user's first --policy, for --plot-event
   std::vector<std::string> texts, policies, budgets;
   bool ppl = true, recall = true, agree = true, quick = false;
   long ctx = 2048, agree_tokens = 64, facts = 8, recall_tasks = 2, cost_tokens = 64;
@@ -962,7 +963,7 @@ void capture(const amskv_event_info* e, void* user) {
 
 int plot_event(const Options& o, const LlamaModel& m, const std::vector<int32_t>& text,
                double fraction, size_t bytes) {
-  const std::string ams = o.policies.empty() ? "ams:tova" : o.policies[0];
+  const std::string ams = o.plot_policy.empty() ? "ams:tova" : o.plot_policy;
   if (ams.rfind("ams:", 0) != 0) return error(kUsage, "--plot-event wants an ams: policy");
   std::string twin = ams.substr(4);
   twin = twin.substr(0, twin.find(','));  // the scorer alone, as global top-k
@@ -1121,6 +1122,7 @@ int eval_main(int argc, char** argv) {
   const int rc = parse(argc, argv, &o);
   if (rc < 0) return std::fputs(kHelp, stdout), 0;
   if (rc) return rc;
+  if (!o.policies.empty()) o.plot_policy = o.policies[0];
   if (o.quick) {
     if (o.policies.empty()) o.policies.assign(std::begin(kQuickPolicies), std::end(kQuickPolicies));
     if (o.budgets.empty()) o.budgets = {"0.25", "0.5"};
