@@ -135,6 +135,8 @@ void amskv::parallel_for(const amskv_session* s, int n, Fn fn) {
     for (int i = 0; i < n; ++i) fn(i, omp_get_thread_num());
     return;
   }
+#else
+  (void)s;  // built without OpenMP: always inline
 #endif
   for (int i = 0; i < n; ++i) fn(i, 0);
 }
