@@ -18,12 +18,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "runtime/model/llama.h"
@@ -133,10 +131,7 @@ int parse(int argc, char** argv, const char* allowed, Options* o) {
       return error(kUsage, "bad value '" + v + "' for " + a + ": expected " + want);
     }
   }
-  if (o->threads == 0) {
-    const unsigned hw = std::thread::hardware_concurrency();
-    o->threads = hw == 0 ? 1 : hw > 256 ? 256 : hw;
-  }
+  if (o->threads == 0) o->threads = cli::default_threads();
   return 0;
 }
 
@@ -223,6 +218,20 @@ void print_eviction(const LlamaContext& c) {
                amskv_layer_tokens(c.kv, 0));
 }
 
+// Samples, prints and decodes up to n tokens after `logits`, stopping at the end of text.
+// false when a decode failed (c.error says why).
+bool generate(LlamaContext& c, Sampler& sampler, const std::vector<std::string>& pieces, long n,
+              std::vector<float>* logits, long* generated) {
+  for (*generated = 0; *generated < n; ++*generated) {
+    const int32_t next = sampler_sample(sampler, logits->data());
+    if (is_end(c.m->tok, next)) return true;
+    std::fwrite(pieces[next].data(), 1, pieces[next].size(), stdout);
+    std::fflush(stdout);
+    if (!llama_decode(c, next, logits->data())) return false;
+  }
+  return true;
+}
+
 int run(int argc, char** argv) {
   Options o;
   const int rc = parse(argc, argv,
@@ -234,13 +243,8 @@ int run(int argc, char** argv) {
   if (!o.positional.empty()) return error(kUsage, "unexpected argument '" + o.positional[0] + "'");
   if (o.has_prompt == !o.file.empty())
     return error(kUsage, "run needs --prompt TEXT or --file PATH");
-  if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in) return error(kRuntime, "cannot read prompt file '" + o.file + "'");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    o.prompt = ss.str();
-  }
+  if (!o.file.empty() && !cli::read_file(o.file, &o.prompt))
+    return error(kRuntime, "cannot read prompt file '" + o.file + "'");
   LlamaModel m;
   if (!load(o, &m)) return kRuntime;
   Sampler sampler;
@@ -267,18 +271,10 @@ int run(int argc, char** argv) {
   const double prefill_s = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
   long generated = 0;
-  for (; generated < o.n; ++generated) {
-    const int32_t next = sampler_sample(sampler, logits.data());
-    if (is_end(m.tok, next)) break;
-    std::fwrite(pieces[next].data(), 1, pieces[next].size(), stdout);
-    std::fflush(stdout);
-    if (!llama_decode(c, next, logits.data())) {
-      std::fputs("\n", stdout);
-      return error(kRuntime, c.error);
-    }
-  }
+  const bool ok = generate(c, sampler, pieces, o.n, &logits, &generated);
   const double decode_s = seconds_since(t0);
   std::fputs("\n", stdout);
+  if (!ok) return error(kRuntime, c.error);
   std::fprintf(stderr,
                "amskv: prompt %zu tokens, prefill %.1f tok/s; generated %ld tokens, decode %.1f "
                "tok/s\n",
@@ -333,14 +329,9 @@ int chat(int argc, char** argv) {
       return error(kRuntime, c.error);
     ids.clear();
     long generated = 0;
-    for (; generated < o.n; ++generated) {
-      const int32_t next = sampler_sample(sampler, logits.data());
-      if (is_end(m.tok, next)) break;
-      std::fwrite(pieces[next].data(), 1, pieces[next].size(), stdout);
-      std::fflush(stdout);
-      if (!llama_decode(c, next, logits.data())) return error(kRuntime, c.error);
-    }
+    const bool ok = generate(c, sampler, pieces, o.n, &logits, &generated);
     std::fputs("\n", stdout);
+    if (!ok) return error(kRuntime, c.error);
     // Close the turn in the history: the end token (sampled or not) and a newline.
     add("<|im_end|>\n", true);
     amskv_stats st;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace amskv {
 namespace cli {
@@ -53,6 +54,11 @@ bool parse_float(const std::string& s, float lo, float hi, float* out) {
   if (s.empty() || *end || !(v >= lo && v <= hi)) return false;
   *out = v;
   return true;
+}
+
+long default_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : hw > 256 ? 256 : (long)hw;
 }
 
 bool read_file(const std::string& path, std::string* out) {

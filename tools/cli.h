@@ -26,6 +26,9 @@ bool parse_size(const std::string& s, size_t* out);
 bool parse_long(const std::string& s, long lo, long hi, long* out);
 bool parse_float(const std::string& s, float lo, float hi, float* out);
 
+// Threads when the user gives none: every CPU, at least 1 and at most 256.
+long default_threads();
+
 // The whole file, or false.
 bool read_file(const std::string& path, std::string* out);
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -26,7 +27,6 @@
 #include <random>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "runtime/model/llama.h"
@@ -187,10 +187,7 @@ int parse(int argc, char** argv, Options* o) {
     }
     if (!ok) return error(kUsage, "bad value '" + v + "' for " + a + " (see amskv eval --help)");
   }
-  if (o->threads == 0) {
-    const unsigned hw = std::thread::hardware_concurrency();
-    o->threads = hw == 0 ? 1 : hw > 256 ? 256 : hw;
-  }
+  if (o->threads == 0) o->threads = cli::default_threads();
   return 0;
 }
 
@@ -388,7 +385,6 @@ struct Cell {
   // eviction, summed over streams
   uint64_t events = 0;
   double wipe_segments = 0, wiped = 0;
-  bool budget_held = true;
   // cost
   double decode_tps = -1, prefill_tps = -1;
 
@@ -405,7 +401,6 @@ struct Eval {
   const LlamaModel& m;
   std::vector<Cell> cells;
   int full_cell = -1;
-  std::vector<std::string> pieces;  // token bytes
   std::vector<std::string> checks_failed;
   double minutes = 0;   // of the run
   size_t peak_rss = 0;  // of the run's process
@@ -499,10 +494,8 @@ void close_stream(Eval& ev, Stream& s) {
     bool held = st.bytes_used <= st.budget_bytes;
     for (int l = 0; l < ev.m.hp.n_layer; ++l)
       held = held && amskv_layer_tokens(s.seqs[i]->kv, l) <= st.capacity_tokens;
-    if (!held) {
-      c.budget_held = false;
+    if (!held)
       ev.checks_failed.push_back(c.policy + " at " + c.budget_label + " exceeded its budget");
-    }
   }
 }
 
@@ -588,7 +581,6 @@ bool run_text(Eval& ev, const std::vector<int32_t>& text, const std::string& nam
   }
   if (A > 0)
     for (int c = 0; c < n; ++c) ev.cells[s.cell[c]].agree_docs++;
-  // The last agreement step has no token fed after it; count it here.
   close_stream(ev, s);
   return true;
 }
@@ -1215,7 +1207,6 @@ int eval_main(int argc, char** argv) {
   }
 
   Eval ev(o, m);
-  ev.pieces = cli::token_pieces(m.tok);
   {
     Cell full;
     full.policy = "full", full.budget_label = "ctx", full.full = true;
@@ -1390,7 +1381,7 @@ int bench_main(int argc, char** argv) {
     if (!ok) return error(kUsage, "bad value '" + v + "' for " + a);
   }
   if (policies.empty()) policies = {"full", "ams:tova"};
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) threads = cli::default_threads();
   if (text_path.empty()) text_path = first_existing(kDefaultCode, std::size(kDefaultCode));
   std::string bytes;
   if (text_path.empty() || !cli::read_file(text_path, &bytes))
