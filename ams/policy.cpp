@@ -13,8 +13,17 @@ namespace {
 
 constexpr int kMaxPolicyChars = 400;
 
-const char* const kScorerNames[] = {"tova",    "h2o",   "snapkv",    "expected_attention",
-                                    "keydiff", "knorm", "streaming", "random"};
+const amskv_scorer_info kScorerInfo[] = {
+    {"tova", "attention of the latest query, mean over the layer's query heads", "attention", 0},
+    {"h2o", "attention received since arrival, per query that could see it", "attention", 0},
+    {"snapkv", "attention of the last snap_window queries, box-filtered", "attention", 0},
+    {"expected_attention", "attention a future query is expected to pay, times |v|", "queries", 0},
+    {"keydiff", "how unlike the mean key the key is (-cos)", "keys", 0},
+    {"knorm", "minus the key's norm", "keys", 0},
+    {"streaming", "the first n_sink tokens, then recency", "none", 1},
+    {"random", "a seeded uniform draw: the floor", "none", 1},
+};
+constexpr int kScorerCount = (int)(sizeof kScorerInfo / sizeof *kScorerInfo);
 
 bool name_is(const char* s, size_t len, const char* name) {
   return std::strlen(name) == len && std::strncmp(s, name, len) == 0;
@@ -166,8 +175,8 @@ bool set_option(Policy* p, const Option& o, const char* v, size_t vlen, char* er
 }  // namespace
 
 bool scorer_from_name(const char* name, size_t len, ScorerKind* out) {
-  for (int i = 0; i < (int)(sizeof kScorerNames / sizeof *kScorerNames); ++i)
-    if (name_is(name, len, kScorerNames[i])) {
+  for (int i = 0; i < kScorerCount; ++i)
+    if (name_is(name, len, kScorerInfo[i].name)) {
       *out = (ScorerKind)i;
       return true;
     }
@@ -175,7 +184,7 @@ bool scorer_from_name(const char* name, size_t len, ScorerKind* out) {
 }
 
 const char* scorer_name(ScorerKind s) {
-  return kScorerNames[(int)s];
+  return kScorerInfo[(int)s].name;
 }
 
 bool policy_parse(const char* text, Policy* out, char* err) {
@@ -292,3 +301,15 @@ void policy_select_streaming(const Policy& p, int n_tokens, int n_keep, int32_t*
 }
 
 }  // namespace amskv
+
+extern "C" {
+
+int amskv_scorer_count(void) {
+  return amskv::kScorerCount;
+}
+
+const amskv_scorer_info* amskv_scorer_at(int i) {
+  return i >= 0 && i < amskv::kScorerCount ? &amskv::kScorerInfo[i] : nullptr;
+}
+
+}  // extern "C"

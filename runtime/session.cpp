@@ -300,6 +300,29 @@ int amskv_layer_tokens(const amskv_session* s, int layer) {
   return s->layers[layer].n_tokens;
 }
 
+int amskv_dtype_count(void) {
+  return 3;
+}
+
+const char* amskv_dtype_name(amskv_dtype dtype) {
+  const int d = enum_int(dtype);
+  return d == AMSKV_F32 ? "f32" : d == AMSKV_F16 ? "f16" : d == AMSKV_Q8 ? "q8" : nullptr;
+}
+
+amskv_status amskv_dtype_from_name(const char* name, amskv_dtype* out) {
+  if (!name || !out) {
+    set_thread_error("%s is NULL", name ? "out" : "name");
+    return AMSKV_E_NULL;
+  }
+  for (int d = 0; d < amskv_dtype_count(); ++d)
+    if (std::strcmp(name, amskv_dtype_name((amskv_dtype)d)) == 0) {
+      *out = (amskv_dtype)d;
+      return AMSKV_OK;
+    }
+  set_thread_error("unknown KV dtype '%s' (f32, f16 or q8)", name);
+  return AMSKV_E_INVALID;
+}
+
 const char* amskv_status_string(amskv_status status) {
   switch (status) {
     case AMSKV_OK:

@@ -159,6 +159,28 @@ amskv_status amskv_set_isa(const char* name);
 const char* amskv_active_isa(void);
 int amskv_isa_available(const char* name);
 
+/* ---- What this build offers: for menus, command-line flags and tests ------------------- */
+
+/* One scorer of the policy table ("tova", "h2o", ...). A policy string names it alone (global
+ * top-k) or after "ams:". */
+typedef struct amskv_scorer_info {
+  const char* name;     /* as it appears in policy strings */
+  const char* summary;  /* one line: what a token's score is */
+  const char* evidence; /* what it reads: "attention", "queries", "keys" or "none" */
+  int baseline;         /* 1: a reference point (recency, chance), not an importance estimate */
+} amskv_scorer_info;
+
+/* Scorers in table order; amskv_scorer_at returns NULL outside [0, amskv_scorer_count()). The
+ * first one is the project's reference scorer. */
+int amskv_scorer_count(void);
+const amskv_scorer_info* amskv_scorer_at(int i);
+
+/* KV storage dtypes by name: "f32", "f16", "q8". amskv_dtype_name returns NULL for a value that
+ * is not a dtype; amskv_dtype_from_name returns AMSKV_E_INVALID for an unknown name. */
+int amskv_dtype_count(void);
+const char* amskv_dtype_name(amskv_dtype dtype);
+amskv_status amskv_dtype_from_name(const char* name, amskv_dtype* out);
+
 /* ---- AMS selection alone, for engines that bring their own attention ---------------- */
 
 typedef enum amskv_segmenter {
