@@ -1,4 +1,4 @@
-// AMS selection for one KV head, following the reference as restated in ams.md.
+// AMS selection for one KV head, following the reference as restated in docs/ams.md.
 //
 // Numerics: element-wise work is float32 like the torch reference; every sum (normalizers,
 // the cumulative mass, segment masses) is accumulated in double and rounded to float once,
@@ -11,7 +11,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "runtime/error.h"
+#include "arch/error.h"
 
 namespace amskv {
 namespace {
@@ -218,6 +218,21 @@ amskv_status check_args(const amskv_ams_params& p, const float* window_scores,
 }
 
 }  // namespace
+
+float window_scores(const float* evidence_sum, int T, int w, float divisor, float* out) {
+  const int n = T - w > 0 ? T - w : 0;  // tokens before the window
+  const float inv = divisor > 0.f ? 1.f / divisor : 0.f;
+  float mx = 0.f;
+  for (int j = 0; j < n; ++j) {  // avg_pool1d(kernel 5, stride 1, padding 2): /5 always
+    float s = 0.f;
+    for (int t = j - 2; t <= j + 2; ++t)
+      if (t >= 0 && t < n) s += evidence_sum[t] * inv;
+    out[j] = s / 5.f;
+    mx = j == 0 || out[j] > mx ? out[j] : mx;
+  }
+  for (int j = n; j < T; ++j) out[j] = mx;
+  return mx;
+}
 
 int ams_segment_mass(const float* mass, int n, float segment_mass, int min_seg_len, int max_seg_len,
                      int32_t* seg_start, int max_segs) {
@@ -521,11 +536,7 @@ void topk_select(const float* scores, int n, int n_keep, int n_sink, int keep_la
   ams_final_set(scores, n, n_keep, ams_must_keep(n_keep, n_sink, keep_last), order, 0, flags, kept);
 }
 
-}  // namespace amskv
-
-extern "C" {
-
-amskv_ams_params amskv_ams_params_default(void) {
+amskv_ams_params ams_params_default() {
   amskv_ams_params p;
   p.segment_mass = 0.02f;
   p.min_seg_len = 32;
@@ -542,40 +553,4 @@ amskv_ams_params amskv_ams_params_default(void) {
   return p;
 }
 
-size_t amskv_ams_workspace_bytes(int n_tokens) {
-  return amskv::ams_workspace_bytes(n_tokens);
-}
-
-amskv_status amskv_ams_select_ws(const amskv_ams_params* p, const float* window_scores,
-                                 const float* select_scores, float* credit, int n_tokens,
-                                 int n_keep, int32_t* kept, void* workspace,
-                                 size_t workspace_bytes) {
-  if (!p) {
-    amskv::set_thread_error("amskv_ams_select_ws: null params");
-    return AMSKV_E_NULL;
-  }
-  return amskv::ams_select(*p, window_scores, select_scores, credit, n_tokens, n_keep, kept,
-                           workspace, workspace_bytes, nullptr);
-}
-
-amskv_status amskv_ams_select(const amskv_ams_params* p, const float* window_scores,
-                              const float* select_scores, float* credit, int n_tokens, int n_keep,
-                              int32_t* kept) {
-  if (!p) {
-    amskv::set_thread_error("amskv_ams_select: null params");
-    return AMSKV_E_NULL;
-  }
-  if (n_tokens > AMSKV_AMS_STACK_TOKENS) {
-    amskv::set_thread_error(
-        "amskv_ams_select: n_tokens %d > AMSKV_AMS_STACK_TOKENS (%d); use "
-        "amskv_ams_select_ws",
-        n_tokens, AMSKV_AMS_STACK_TOKENS);
-    return AMSKV_E_WORKSPACE;
-  }
-  // About 84 KiB: fine on any thread stack that runs a decoder.
-  alignas(64) unsigned char scratch[amskv::ams_workspace_bytes(AMSKV_AMS_STACK_TOKENS)];
-  return amskv::ams_select(*p, window_scores, select_scores, credit, n_tokens, n_keep, kept,
-                           scratch, sizeof(scratch), nullptr);
-}
-
-}  // extern "C"
+}  // namespace amskv

@@ -1,5 +1,5 @@
-// AMS token selection for one KV head (spec ams.md, steps 2 to 8) and the plain
-// global top-k it replaces. Every function works on caller memory: no heap, no state.
+// AMS token selection for one KV head (docs/ams.md, steps 1 to 8) and the plain global
+// top-k it replaces. Every function works on caller memory: no heap, no state.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +8,13 @@
 #include "amskv/amskv.h"
 
 namespace amskv {
+
+// ---- Step 1: window scores ---------------------------------------------------------------
+// evidence_sum[j] is the attention token j received from the last `w` queries, summed over
+// the group's query heads; divisor = w * G. Tokens before the window get that mean
+// box-filtered (width 5, zero padding, divide by 5); the last w tokens (the window) get the
+// maximum of the row. Returns that maximum. (snapkv scores the same way over its window.)
+float window_scores(const float* evidence_sum, int T, int w, float divisor, float* out);
 
 // ---- Segmenters (step 4 and its two alternatives) ------------------------------------
 // Each returns the number of segments and writes seg_start[i], the first position of
@@ -103,12 +110,15 @@ constexpr size_t ams_workspace_bytes(int n_tokens) {
   return n_tokens < 1 ? 0 : size_t(n_tokens) * (5 * 4 + 1) + 64;
 }
 
-// Steps 2 to 8 for one KV head; see amskv_ams_select_ws in amskv.h. Checks every argument
-// before writing anything: on error credit, kept and trace are untouched and the thread
-// error says why.
+// Steps 2 to 8 for one KV head; see amskv_ams_select_ws in amskv.h (the credit of the kept
+// tokens comes back in kept order). Checks every argument before writing anything: on error
+// credit, kept and trace are untouched and the thread error says why.
 amskv_status ams_select(const amskv_ams_params& p, const float* window_scores,
                         const float* select_scores, float* credit, int n_tokens, int n_keep,
                         int32_t* kept, void* ws, size_t ws_bytes, AmsTrace* trace);
+
+// The reference's parameters (docs/ams.md).
+amskv_ams_params ams_params_default();
 
 // ---- Global top-k (the baseline) -----------------------------------------------------------
 // Must-keep positions (step 7 rule) first, then the highest scores, ties to the lower

@@ -6,24 +6,14 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "runtime/error.h"
+#include "ams/ams_select.h"
+#include "ams/scorer.h"
+#include "arch/error.h"
 
 namespace amskv {
 namespace {
 
 constexpr int kMaxPolicyChars = 400;
-
-const amskv_scorer_info kScorerInfo[] = {
-    {"tova", "attention of the latest query, mean over the layer's query heads", "attention", 0},
-    {"h2o", "attention received since arrival, per query that could see it", "attention", 0},
-    {"snapkv", "attention of the last snap_window queries, box-filtered", "attention", 0},
-    {"expected_attention", "attention a future query is expected to pay, times |v|", "queries", 0},
-    {"keydiff", "how unlike the mean key the key is (-cos)", "keys", 0},
-    {"knorm", "minus the key's norm", "keys", 0},
-    {"streaming", "the first n_sink tokens, then recency", "none", 1},
-    {"random", "a seeded uniform draw: the floor", "none", 1},
-};
-constexpr int kScorerCount = (int)(sizeof kScorerInfo / sizeof *kScorerInfo);
 
 bool name_is(const char* s, size_t len, const char* name) {
   return std::strlen(name) == len && std::strncmp(s, name, len) == 0;
@@ -174,19 +164,6 @@ bool set_option(Policy* p, const Option& o, const char* v, size_t vlen, char* er
 
 }  // namespace
 
-bool scorer_from_name(const char* name, size_t len, ScorerKind* out) {
-  for (int i = 0; i < kScorerCount; ++i)
-    if (name_is(name, len, kScorerInfo[i].name)) {
-      *out = (ScorerKind)i;
-      return true;
-    }
-  return false;
-}
-
-const char* scorer_name(ScorerKind s) {
-  return kScorerInfo[(int)s].name;
-}
-
 bool policy_parse(const char* text, Policy* out, char* err) {
   if (!text) {
     format_error(err, "policy is NULL");
@@ -199,14 +176,14 @@ bool policy_parse(const char* text, Policy* out, char* err) {
   }
   Policy p{};
   p.kind = PolicyKind::kFull;
-  p.scorer = ScorerKind::kTova;
+  p.scorer = 0;
   p.n_sink = 4;
   p.keep_last = 32;
   p.window = 32;
   p.snap_window = 64;
   p.ea_window = 256;
   p.ea_horizon = 512;
-  p.ams = amskv_ams_params_default();
+  p.ams = ams_params_default();
   const char* comma = std::strchr(text, ',');
   const size_t name_len = comma ? (size_t)(comma - text) : n;
   if (name_is(text, name_len, "full")) {
@@ -214,16 +191,21 @@ bool policy_parse(const char* text, Policy* out, char* err) {
   } else if (name_is(text, name_len, "streaming")) {
     p.kind = PolicyKind::kStreaming;
   } else if (name_len > 4 && std::strncmp(text, "ams:", 4) == 0 &&
-             scorer_from_name(text + 4, name_len - 4, &p.scorer)) {
+             (p.scorer = scorer_find(text + 4, name_len - 4)) >= 0) {
     p.kind = PolicyKind::kAms;
-  } else if (scorer_from_name(text, name_len, &p.scorer)) {
+  } else if ((p.scorer = scorer_find(text, name_len)) >= 0) {
     p.kind = PolicyKind::kTopK;
   } else {
+    char names[200] = "";
+    for (int i = 0; i < scorer_count(); ++i) {
+      const size_t used = std::strlen(names);
+      std::snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                    scorer_at(i).info.name);
+    }
     format_error(err,
                  "unknown policy '%.*s' (available: full, streaming, a scorer for global "
-                 "top-k, or ams:<scorer>; scorers: tova, h2o, snapkv, expected_attention, "
-                 "keydiff, knorm, streaming, random)",
-                 (int)name_len, text);
+                 "top-k, or ams:<scorer>; scorers: %s)",
+                 (int)name_len, text, names);
     return false;
   }
   const int mask = applies_mask(p.kind);
@@ -267,10 +249,10 @@ void policy_name(const Policy& p, char* buf, size_t n) {
       std::snprintf(buf, n, "streaming");
       break;
     case PolicyKind::kTopK:
-      std::snprintf(buf, n, "%s", scorer_name(p.scorer));
+      std::snprintf(buf, n, "%s", scorer_at(p.scorer).info.name);
       break;
     case PolicyKind::kAms:
-      std::snprintf(buf, n, "ams:%s", scorer_name(p.scorer));
+      std::snprintf(buf, n, "ams:%s", scorer_at(p.scorer).info.name);
       break;
   }
 }
@@ -301,15 +283,3 @@ void policy_select_streaming(const Policy& p, int n_tokens, int n_keep, int32_t*
 }
 
 }  // namespace amskv
-
-extern "C" {
-
-int amskv_scorer_count(void) {
-  return amskv::kScorerCount;
-}
-
-const amskv_scorer_info* amskv_scorer_at(int i) {
-  return i >= 0 && i < amskv::kScorerCount ? &amskv::kScorerInfo[i] : nullptr;
-}
-
-}  // extern "C"

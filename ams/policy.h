@@ -14,20 +14,9 @@ namespace amskv {
 
 enum class PolicyKind { kFull, kStreaming, kTopK, kAms };
 
-enum class ScorerKind {
-  kTova,
-  kH2o,
-  kSnapkv,
-  kExpectedAttention,
-  kKeyDiff,
-  kKnorm,
-  kStreaming,
-  kRandom
-};
-
 struct Policy {
   PolicyKind kind;
-  ScorerKind scorer;     // kTopK and kAms
+  int scorer;            // kTopK and kAms: index into the scorer table (ams/scorer.h)
   int n_sink;            // first tokens always kept (attention sinks)
   int keep_last;         // most recent tokens always kept
   int window;            // W: queries whose attention is the evidence of AMS and wipe-out
@@ -53,11 +42,13 @@ int policy_must_keep(const Policy& p);
 // capacity - must_keep.
 int policy_default_interval(const Policy& p, int capacity);
 
+// kTopK and kAms: the policy selects with a scorer.
+inline bool policy_scored(const Policy& p) {
+  return p.kind == PolicyKind::kTopK || p.kind == PolicyKind::kAms;
+}
+
 // Streaming (StreamingLLM): keep the first n_sink and the most recent n_keep - n_sink of
 // n_tokens held in position order. kept: n_keep ascending indices.
 void policy_select_streaming(const Policy& p, int n_tokens, int n_keep, int32_t* kept);
-
-bool scorer_from_name(const char* name, size_t len, ScorerKind* out);
-const char* scorer_name(ScorerKind s);
 
 }  // namespace amskv

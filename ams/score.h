@@ -1,6 +1,6 @@
-// ams: the scorers (scorers.md). Each turns what the decode step gathered while attending
-// into one score per held token of one KV head; higher means keep. Pure functions over
-// caller memory: no heap, no state.
+// ams: the scorers' score functions, pure and over caller memory (no heap, no state). Each is
+// defined in its scorer's file (ams/scorer_<name>.cpp) and declared here for direct tests.
+// docs/scorers.md says what each computes.
 //
 // T tokens held in slot order (= position order); G query heads per KV head; d head_dim.
 #pragma once
@@ -12,14 +12,9 @@
 
 namespace amskv {
 
-// ams.md step 1 (and snapkv): evidence_sum[j] is the attention token j received from the
-// last `w` queries, summed over the group's query heads; divisor = w * G. Tokens before the
-// window get that mean box-filtered (width 5, zero padding, divide by 5); the last w tokens
-// (the window) get the maximum of the row. Returns that maximum.
-float window_scores(const float* evidence_sum, int T, int w, float divisor, float* out);
-
 // tova: latest_sum[j] = the latest query's attention over all query heads of the layer,
 // summed; divisor = the number of rows summed. The newest token gets the row maximum.
+// out may be latest_sum.
 void tova_scores(const float* latest_sum, int T, float divisor, float* out);
 
 // h2o: attention received since arrival, per query that could see the token (group mean).

@@ -6,7 +6,7 @@
 #include <initializer_list>
 
 #include "arch/kernels.h"
-#include "runtime/error.h"
+#include "arch/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

@@ -1,12 +1,11 @@
 #include "kv/arena.h"
 
-#include "amskv/amskv.h"
+#include "kv/dtype.h"
 
 namespace amskv {
 namespace {
 
 constexpr size_t kAlign = 64;
-constexpr size_t kLayerStateBytes = 32;  // see runtime/session.h LayerState (static_assert)
 
 // Appends a span of `bytes` at the next aligned offset; false on overflow.
 bool carve(size_t* cursor, size_t bytes, size_t* offset) {
@@ -23,70 +22,75 @@ bool mul(size_t a, size_t b, size_t* out) {
 
 }  // namespace
 
-size_t dtype_bytes(int dtype) {
-  return dtype == AMSKV_F32 ? 4 : dtype == AMSKV_F16 ? 2 : 1;
+size_t dtype_elem_bytes(int dtype) {
+  const DtypeOps* ops = dtype_ops(dtype);
+  return ops ? ops->elem_bytes : 0;
 }
 
-ThreadScratch thread_scratch_layout(const Geometry& g, const StateSpec& st, int capacity) {
-  const size_t G = (size_t)(g.n_q_heads / g.n_kv_heads), d = (size_t)g.head_dim;
-  ThreadScratch s{};
-  size_t cur = 0;
-  carve(&cur, G * (size_t)capacity * 4, &s.scores);
-  carve(&cur, G * d * 4, &s.q);
-  carve(&cur, d * 4, &s.k);
-  carve(&cur, 2 * d * 4, &s.rope);
-  carve(&cur, (size_t)capacity * 4, &s.kept);
-  carve(&cur, st.event_bytes ? st.event_bytes(st.event_ctx, capacity) : 0, &s.event);
-  s.bytes = (cur + kAlign - 1) / kAlign * kAlign;
-  return s;
-}
-
-bool arena_layout(const Geometry& g, const StateSpec& st, int capacity, size_t header_bytes,
+bool arena_layout(const Geometry& g, NeedsFn needs_fn, int capacity, size_t header_bytes,
                   ArenaLayout* out) {
+  ArenaNeeds needs{};
+  if (needs_fn.fn) needs_fn.fn(needs_fn.ctx, capacity, &needs);
+  if (needs.n_channels < 0 || needs.n_channels > kMaxChannels || needs.n_event_spans < 0 ||
+      needs.n_event_spans > kMaxEventSpans)
+    return false;
+  const DtypeOps* dt = dtype_ops(g.dtype);
+  if (!dt) return false;
   ArenaLayout a{};
   a.capacity = capacity;
+  a.n_channels = needs.n_channels;
+  a.n_event_spans = needs.n_event_spans;
+  a.head_floats = needs.head_floats;
   size_t rows, kv_elems, span, cur = 0;
   // rows = layers * kv heads * capacity; each holds head_dim elements.
   if (!mul((size_t)g.n_layers * g.n_kv_heads, (size_t)capacity, &rows)) return false;
   if (!mul(rows, (size_t)g.head_dim, &kv_elems)) return false;
-  if (!mul(kv_elems, dtype_bytes(g.dtype), &span)) return false;
+  if (!mul(kv_elems, dt->elem_bytes, &span)) return false;
   if (!carve(&cur, header_bytes, &a.header)) return false;
   if (!carve(&cur, (size_t)g.n_layers * kLayerStateBytes, &a.layers)) return false;
   if (!carve(&cur, span, &a.keys) || !carve(&cur, span, &a.values)) return false;
-  a.kv_bytes = 2 * span;
-  const size_t scale_span = g.dtype == AMSKV_Q8 ? rows * 4 : 0;
+  const size_t scale_span = dt->row_scale ? rows * 4 : 0;
   if (!carve(&cur, scale_span, &a.key_scales) || !carve(&cur, scale_span, &a.value_scales))
     return false;
-  a.kv_bytes += 2 * scale_span;
+  a.kv_bytes = 2 * span + 2 * scale_span;
   if (!carve(&cur, rows * 4, &a.positions)) return false;
   if (!carve(&cur, (size_t)g.head_dim / 2 * 8, &a.rope_freqs)) return false;
-  // Per-token policy state: one float or int32 per held token and KV head.
-  if (!carve(&cur, st.evidence ? rows * 4 : 0, &a.evidence)) return false;
-  if (!carve(&cur, st.base_evidence ? rows * 4 : 0, &a.base_evidence)) return false;
-  if (!carve(&cur, st.h2o ? rows * 4 : 0, &a.h2o_sum)) return false;
-  if (!carve(&cur, st.h2o ? rows * 4 : 0, &a.h2o_born)) return false;
-  if (!carve(&cur, st.credit ? rows * 4 : 0, &a.credit)) return false;
-  if (!carve(&cur, (size_t)g.n_layers * g.n_q_heads * st.q_stat_floats * 4, &a.q_stats))
+  a.policy_begin = (cur + kAlign - 1) / kAlign * kAlign;
+  for (int c = 0; c < needs.n_channels; ++c) {
+    if (!carve(&cur, rows * 4, &a.channel[c])) return false;
+    a.channel_moves[c] = needs.channel_moves[c];
+  }
+  size_t head_bytes;
+  if (!mul((size_t)g.n_layers * g.n_q_heads * 4, needs.head_floats, &head_bytes) ||
+      !carve(&cur, head_bytes, &a.head_state))
     return false;
-  const ThreadScratch ts = thread_scratch_layout(g, st, capacity);
-  a.thread_scratch_bytes = ts.bytes;
-  a.event_scratch_bytes = ts.bytes - ts.event;
-  size_t scratch;
-  if (!mul(a.thread_scratch_bytes, (size_t)g.n_threads, &scratch)) return false;
-  if (!carve(&cur, scratch, &a.thread_scratch)) return false;
+  a.policy_end = cur;
+  // One thread's slot.
+  const size_t G = (size_t)(g.n_q_heads / g.n_kv_heads), d = (size_t)g.head_dim;
+  size_t slot = 0, scores;
+  if (!mul(G * 4, (size_t)capacity, &scores) || !carve(&slot, scores, &a.scores) ||
+      !carve(&slot, G * d * 4, &a.q) || !carve(&slot, d * 4, &a.k) ||
+      !carve(&slot, 2 * d * 4, &a.rope) || !carve(&slot, (size_t)capacity * 4, &a.kept))
+    return false;
+  for (int i = 0; i < needs.n_event_spans; ++i)
+    if (!carve(&slot, needs.event_bytes[i], &a.event[i])) return false;
+  a.thread_bytes = (slot + kAlign - 1) / kAlign * kAlign;
+  size_t slots;
+  if (!mul(a.thread_bytes, (size_t)g.n_threads, &slots)) return false;
+  if (!carve(&cur, slots, &a.thread_slots)) return false;
   a.total = cur;
   *out = a;
   return true;
 }
 
-int arena_capacity_for(const Geometry& g, const StateSpec& st, size_t header_bytes, size_t budget,
+int arena_capacity_for(const Geometry& g, NeedsFn needs, size_t header_bytes, size_t budget,
                        int max_capacity) {
   // total(capacity) only grows with capacity: binary search the largest that fits.
   int lo = 0, hi = max_capacity;
   while (lo < hi) {
     int mid = lo + (hi - lo + 1) / 2;
     ArenaLayout a;
-    if (arena_layout(g, st, mid, header_bytes, &a) && a.total <= budget)
+    if (arena_layout(g, needs, mid, header_bytes, &a) && a.total <= budget)
       lo = mid;
     else
       hi = mid - 1;

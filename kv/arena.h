@@ -1,9 +1,27 @@
-// kv: the session's one block, sized first and carved once into typed spans.
+// kv: the session's one block, sized first and carved once into typed spans. This is the
+// only place the block is laid out; everything a session touches after creation lives in it.
 //
-// Everything a session touches after creation lives here: keys and values of every layer
-// and KV head in the storage dtype, their q8 scales, the absolute position of every held
-// token, and per-thread scratch for attention and compression events. arena_layout() is
-// the single sizing function; later features add their spans here and nowhere else.
+//   header        [1] the session object (runtime/session.h)
+//   layers        [n_layers] 32-byte per-layer counters (LayerState, runtime/session.h)
+//   keys, values  [n_layers][n_kv][capacity][head_dim] in the storage dtype (kv/dtype.h)
+//   key_scales,   [n_layers][n_kv][capacity] float, dtypes with a row scale (q8) only
+//   value_scales
+//   positions     [n_layers][n_kv][capacity] int32 absolute positions of the held tokens
+//   rope_freqs    [head_dim / 2] double RoPE inverse frequencies
+//   channels[c]   [n_layers][n_kv][capacity] 4 bytes (float or int32): per-token values the
+//                 policy asked for (window evidence, credit, a scorer's sums), c < n_channels
+//   head_state    [n_layers][n_q][head_floats] float: per query head state of the policy
+//   thread slots  [n_threads][thread_bytes], each carved as
+//     scores      [G][capacity] float: attention rows of one query group (G = n_q / n_kv)
+//     q           [G][head_dim] float: the group's rotated, scaled queries
+//     k           [head_dim] float: a key being rotated before storage
+//     rope        [2 * head_dim] float: the RoPE table of one position
+//     kept        [capacity] int32: the kept slots of one head at an event
+//     event[i]    the policy's event scratch spans, sizes as it asked (ams/event.cpp names
+//                 them), i < n_event_spans
+//
+// Every span starts on a 64-byte boundary. The policy's state (channels and head_state) is
+// the contiguous range [policy_begin, policy_end), zeroed at creation.
 #pragma once
 
 #include <cstddef>
@@ -20,65 +38,47 @@ struct Geometry {
   int n_threads;
 };
 
-// What the eviction policy keeps beyond K, V and positions (all zero for "full").
-struct StateSpec {
-  bool evidence;       // attention of the last W queries: AMS window scores, wipe-out
-  bool base_evidence;  // the base scorer's own window (tova: latest row, snapkv: W = 64)
-  bool h2o;            // attention received so far and the step each token arrived
-  bool credit;         // AMS EMA credit
-  int q_stat_floats;   // per layer and query head: expected_attention's query sums
-  // Per-thread scratch a compression event needs at this capacity, in bytes.
-  size_t (*event_bytes)(const void* ctx, int capacity);
-  const void* event_ctx;
+constexpr int kMaxChannels = 4;
+constexpr int kMaxEventSpans = 9;
+constexpr size_t kLayerStateBytes = 32;  // runtime/session.h static_asserts LayerState
+
+// What the eviction policy needs in the block at one capacity (all zero for "full").
+struct ArenaNeeds {
+  int n_channels;
+  bool channel_moves[kMaxChannels];  // the channel travels with its token (kv_compact)
+  size_t head_floats;                // per (layer, query head)
+  int n_event_spans;
+  size_t event_bytes[kMaxEventSpans];  // per thread
 };
 
-// Byte offsets from the start of the block; every span starts on a 64-byte boundary.
+// Fills the policy's needs for a capacity; ctx is the caller's (ams/event.cpp).
+struct NeedsFn {
+  void (*fn)(const void* ctx, int capacity, ArenaNeeds* out);
+  const void* ctx;
+};
+
+// Byte offsets from the start of the block (thread slot spans: from the slot's start).
 struct ArenaLayout {
-  int capacity;                // tokens per KV head per layer
-  size_t header;               // the session object:          [1] header_bytes
-  size_t layers;               // per-layer counters:          [n_layers] LayerState
-  size_t keys;                 // [n_layers][n_kv][capacity][head_dim] storage dtype
-  size_t values;               // [n_layers][n_kv][capacity][head_dim] storage dtype
-  size_t key_scales;           // q8 only: [n_layers][n_kv][capacity] float
-  size_t value_scales;         // q8 only: [n_layers][n_kv][capacity] float
-  size_t positions;            // [n_layers][n_kv][capacity] int32 absolute positions
-  size_t rope_freqs;           // [head_dim / 2] double: RoPE inverse frequencies
-  size_t evidence;             // [n_layers][n_kv][capacity] float, if StateSpec::evidence
-  size_t base_evidence;        // [n_layers][n_kv][capacity] float, if base_evidence
-  size_t h2o_sum;              // [n_layers][n_kv][capacity] float, if h2o
-  size_t h2o_born;             // [n_layers][n_kv][capacity] int32, if h2o
-  size_t credit;               // [n_layers][n_kv][capacity] float, if credit
-  size_t q_stats;              // [n_layers][n_q][q_stat_floats] float
-  size_t event_scratch_bytes;  // per thread, inside thread_scratch_bytes
-  size_t thread_scratch;       // [n_threads][thread_scratch_bytes]
-  size_t thread_scratch_bytes;
-  size_t kv_bytes;  // keys + values + scales
-  size_t total;     // bytes of the whole block
+  int capacity;  // tokens per KV head per layer
+  int n_channels, n_event_spans;
+  size_t header, layers, keys, values, key_scales, value_scales, positions, rope_freqs;
+  size_t channel[kMaxChannels];
+  bool channel_moves[kMaxChannels];
+  size_t head_state, head_floats;
+  size_t policy_begin, policy_end;
+  size_t thread_slots, thread_bytes;
+  size_t scores, q, k, rope, kept;  // in a thread slot
+  size_t event[kMaxEventSpans];     // in a thread slot
+  size_t kv_bytes;                  // keys + values + scales
+  size_t total;                     // bytes of the whole block
 };
 
-// One thread's scratch, as floats/ints at these offsets from its slot (64-byte aligned):
-struct ThreadScratch {
-  size_t scores;  // [G][capacity] float: attention rows of one query group
-  size_t q;       // [G][head_dim] float: the group's rotated, scaled queries
-  size_t k;       // [head_dim] float: a key being rotated before storage
-  size_t rope;    // [2 * head_dim] float: RoPE table of one position
-  size_t kept;    // [capacity] int32: an event's kept indices for one head
-  size_t event;   // the policy's event scratch (StateSpec::event_bytes)
-  size_t bytes;
-};
-
-size_t dtype_bytes(int dtype);
-ThreadScratch thread_scratch_layout(const Geometry& g, const StateSpec& st, int capacity);
+size_t dtype_elem_bytes(int dtype);
 // Fills `out` for `capacity` tokens; false if the sizes overflow.
-bool arena_layout(const Geometry& g, const StateSpec& st, int capacity, size_t header_bytes,
+bool arena_layout(const Geometry& g, NeedsFn needs, int capacity, size_t header_bytes,
                   ArenaLayout* out);
 // Largest capacity in [0, max_capacity] whose layout fits `budget`; 0 if none does.
-int arena_capacity_for(const Geometry& g, const StateSpec& st, size_t header_bytes, size_t budget,
+int arena_capacity_for(const Geometry& g, NeedsFn needs, size_t header_bytes, size_t budget,
                        int max_capacity);
-
-// Shape helpers for one (layer, kv head) row block.
-inline size_t head_index(const Geometry& g, int layer, int kv_head) {
-  return (size_t)layer * g.n_kv_heads + kv_head;
-}
 
 }  // namespace amskv

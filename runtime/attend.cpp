@@ -3,16 +3,12 @@
 #include <cmath>
 #include <cstring>
 
+#include "arch/parallel.h"
 #include "arch/rope.h"
 #include "runtime/session.h"
 
-using namespace amskv;
-
+namespace amskv {
 namespace {
-
-bool valid(const amskv_session* s) {
-  return s && s->magic == kSessionMagic;
-}
 
 // Finite and at most AMSKV_MAX_ABS in magnitude: larger finite values would overflow the
 // float scores (|q| |k| d) into Inf and the softmax into NaN.
@@ -37,7 +33,7 @@ amskv_status check_call(amskv_session* s, int layer, int32_t pos0, int n_tokens,
     format_error(s->error, "n_tokens must be >= 1, got %d", n_tokens);
     return AMSKV_E_INVALID;
   }
-  const LayerState& ls = s->layers[layer];
+  const KvLayer& ls = s->layers[layer].cells;
   if (pos0 < 0 || pos0 <= ls.last_pos || pos0 > INT32_MAX - (n_tokens - 1)) {
     format_error(s->error,
                  "layer %d: position %d must be >= 0 and after the last one (%d), and the "
@@ -55,11 +51,12 @@ amskv_status check_call(amskv_session* s, int layer, int32_t pos0, int n_tokens,
                  (double)AMSKV_MAX_ABS);
     return AMSKV_E_NONFINITE;
   }
-  if (s->policy.kind == PolicyKind::kFull && ls.n_tokens + n_tokens > s->capacity) {
+  const int capacity = s->layout.capacity;
+  if (s->policy.p.kind == PolicyKind::kFull && ls.n_tokens + n_tokens > capacity) {
     format_error(s->error,
                  "layer %d is full: it holds %d of %d tokens and policy 'full' evicts nothing "
                  "(%d more requested); raise the budget or choose an eviction policy",
-                 layer, ls.n_tokens, s->capacity, n_tokens);
+                 layer, ls.n_tokens, capacity, n_tokens);
     return AMSKV_E_FULL;
   }
   return AMSKV_OK;
@@ -78,40 +75,25 @@ void apply_rope(const amskv_session* s, float* x, int n_heads, const float* tabl
     s->kern->rope_neox(x, n_heads, s->geo.head_dim, table);
 }
 
-// Converts one row into storage slot `slot` of (layer, h).
-void store_row(amskv_session* s, int layer, int h, int slot, const float* row, bool is_key) {
-  const int d = s->geo.head_dim;
-  char* base = is_key ? keys_at(s, layer, h) : values_at(s, layer, h);
-  switch (s->geo.dtype) {
-    case AMSKV_F32:
-      std::memcpy(base + (size_t)slot * d * 4, row, (size_t)d * 4);
-      break;
-    case AMSKV_F16:
-      s->kern->to_f16(row, (uint16_t*)base + (size_t)slot * d, d);
-      break;
-    default: {
-      float* scales = is_key ? key_scales_at(s, layer, h) : value_scales_at(s, layer, h);
-      scales[slot] = s->kern->to_q8(row, (int8_t*)base + (size_t)slot * d, d);
-    }
-  }
+// One thread's slot of scratch (kv/arena.h), and a span of it.
+char* slot(amskv_session* s, int thread) {
+  return s->base + s->layout.thread_slots + (size_t)thread * s->layout.thread_bytes;
+}
+float* slot_f32(amskv_session* s, int thread, size_t offset) {
+  return (float*)(slot(s, thread) + offset);
 }
 
 // Stores one token's keys and values (all KV heads) at `slot`, rotating the keys with
 // `table` (the token's RoPE table). Uses thread 0's key scratch.
-void store_token(amskv_session* s, int layer, int slot, int32_t pos, const float* k, const float* v,
-                 const float* table) {
+void store_token(amskv_session* s, int layer, int slot_index, int32_t pos, const float* k,
+                 const float* v, const float* table) {
   const int d = s->geo.head_dim;
-  float* krow = (float*)(thread_scratch(s, 0) + s->scratch.k);
+  float* krow = slot_f32(s, 0, s->layout.k);
   for (int h = 0; h < s->geo.n_kv_heads; ++h) {
     std::memcpy(krow, k + (size_t)h * d, (size_t)d * 4);
     apply_rope(s, krow, 1, table);
-    store_row(s, layer, h, slot, krow, true);
-    store_row(s, layer, h, slot, v + (size_t)h * d, false);
-    positions_at(s, layer, h)[slot] = pos;
-    if (s->state.h2o) {  // its own query is the first to see it
-      h2o_sum_at(s, layer, h)[slot] = 0.f;
-      h2o_born_at(s, layer, h)[slot] = s->layers[layer].steps + (slot - s->layers[layer].n_tokens);
-    }
+    kv_store(s->kv, layer, h, slot_index, krow, v + (size_t)h * d, pos);
+    policy_store(s->policy, s->kv, layer, s->layers[layer], h, slot_index);
   }
 }
 
@@ -120,91 +102,59 @@ void store_token(amskv_session* s, int layer, int slot, int32_t pos, const float
 // RoPE table.
 void attend_group(amskv_session* s, int layer, int h, int n_keys, int32_t pos, const float* q,
                   float* out, const float* table, int thread) {
-  const int d = s->geo.head_dim, G = s->group;
-  char* scratch = thread_scratch(s, thread);
-  float* scores = (float*)(scratch + s->scratch.scores);
-  float* qg = (float*)(scratch + s->scratch.q);
+  const int d = s->geo.head_dim, G = s->policy.group, ld = s->layout.capacity;
+  float* scores = slot_f32(s, thread, s->layout.scores);
+  float* qg = slot_f32(s, thread, s->layout.q);
   const float scale = 1.f / std::sqrt((float)d);
   const float* src = q + (size_t)h * G * d;
   for (int i = 0; i < G * d; ++i) qg[i] = src[i] * scale;
   apply_rope(s, qg, G, table);
-  const Kernels& kn = *s->kern;
-  const int ld = s->capacity;
-  const char* K = keys_at(s, layer, h);
-  const char* V = values_at(s, layer, h);
-  float* o = out + (size_t)h * G * d;
-  switch (s->geo.dtype) {
-    case AMSKV_F32:
-      kn.qk_f32(qg, G, (const float*)K, n_keys, d, scores, ld);
-      break;
-    case AMSKV_F16:
-      kn.qk_f16(qg, G, (const uint16_t*)K, n_keys, d, scores, ld);
-      break;
-    default:
-      kn.qk_q8(qg, G, (const int8_t*)K, key_scales_at(s, layer, h), n_keys, d, scores, ld);
-  }
-  for (int g = 0; g < G; ++g) kn.softmax(scores + (size_t)g * ld, n_keys);
-  observe_attention(s, layer, h, n_keys, scores, ld, src, pos);  // while the rows are hot
-  switch (s->geo.dtype) {
-    case AMSKV_F32:
-      kn.av_f32(scores, G, ld, (const float*)V, n_keys, d, o);
-      break;
-    case AMSKV_F16:
-      kn.av_f16(scores, G, ld, (const uint16_t*)V, n_keys, d, o);
-      break;
-    default:
-      kn.av_q8(scores, G, ld, (const int8_t*)V, value_scales_at(s, layer, h), n_keys, d, o);
-  }
+  kv_qk(s->kv, layer, h, qg, G, n_keys, scores, ld);
+  for (int g = 0; g < G; ++g) s->kern->softmax(scores + (size_t)g * ld, n_keys);
+  // While the rows are hot.
+  policy_observe(s->policy, s->kv, layer, s->layers[layer], h, n_keys, scores, ld, src, pos);
+  kv_av(s->kv, layer, h, scores, G, ld, n_keys, out + (size_t)h * G * d);
 }
 
 }  // namespace
 
-extern "C" {
-
-amskv_status amskv_attend(amskv_session* s, int layer, int32_t pos, const float* q, const float* k,
-                          const float* v, float* out) {
-  if (!valid(s)) {
-    set_thread_error("session is NULL or destroyed");
-    return AMSKV_E_NULL;
-  }
+amskv_status session_attend(amskv_session* s, int layer, int32_t pos, const float* q,
+                            const float* k, const float* v, float* out) {
   amskv_status st = check_call(s, layer, pos, 1, q, k, v, out);
   if (st != AMSKV_OK) return st;
-  LayerState& ls = s->layers[layer];
-  if (ls.n_tokens == s->capacity) compress_layer(s, layer);
+  LayerState& l = s->layers[layer];
+  if (l.cells.n_tokens == s->layout.capacity) policy_event(s->policy, s->kv, layer, l);
   // One RoPE table for the token, shared read-only by every head and thread.
-  float* table = (float*)(thread_scratch(s, 0) + s->scratch.rope);
+  float* table = slot_f32(s, 0, s->layout.rope);
   rope_table_for(s, pos, table);
-  store_token(s, layer, ls.n_tokens, pos, k, v, table);
-  ls.n_tokens++;
-  ls.last_pos = pos;
+  store_token(s, layer, l.cells.n_tokens, pos, k, v, table);
+  l.cells.n_tokens++;
+  l.cells.last_pos = pos;
   s->tokens_seen++;
-  const int n_keys = ls.n_tokens;
-  parallel_for(s, s->geo.n_kv_heads, [&](int h, int thread) {
+  const int n_keys = l.cells.n_tokens;
+  parallel_for(s->geo.n_threads, s->geo.n_kv_heads, [&](int h, int thread) {
     attend_group(s, layer, h, n_keys, pos, q, out, table, thread);
   });
-  observe_step(s, layer, n_keys, pos);
+  policy_step(s->policy, s->kv, layer, l, n_keys, pos);
   return AMSKV_OK;
 }
 
-amskv_status amskv_prefill(amskv_session* s, int layer, int32_t pos0, int n_tokens, const float* q,
-                           const float* k, const float* v, float* out) {
-  if (!valid(s)) {
-    set_thread_error("session is NULL or destroyed");
-    return AMSKV_E_NULL;
-  }
+amskv_status session_prefill(amskv_session* s, int layer, int32_t pos0, int n_tokens,
+                             const float* q, const float* k, const float* v, float* out) {
   amskv_status st = check_call(s, layer, pos0, n_tokens, q, k, v, out);
   if (st != AMSKV_OK) return st;
-  LayerState& ls = s->layers[layer];
+  LayerState& l = s->layers[layer];
+  const int capacity = s->layout.capacity;
   const size_t d = (size_t)s->geo.head_dim;
   const size_t q_stride = s->geo.n_q_heads * d, kv_stride = s->geo.n_kv_heads * d;
   // Chunks fill the free space; a full layer is compressed between chunks, so a prompt of
   // any length fits the budget.
   for (int done = 0; done < n_tokens;) {
-    if (ls.n_tokens == s->capacity) compress_layer(s, layer);
-    const int free = s->capacity - ls.n_tokens;
+    if (l.cells.n_tokens == capacity) policy_event(s->policy, s->kv, layer, l);
+    const int free = capacity - l.cells.n_tokens;
     const int chunk = n_tokens - done < free ? n_tokens - done : free;
-    const int held = ls.n_tokens;
-    float* table0 = (float*)(thread_scratch(s, 0) + s->scratch.rope);
+    const int held = l.cells.n_tokens;
+    float* table0 = slot_f32(s, 0, s->layout.rope);
     for (int t = 0; t < chunk; ++t) {
       rope_table_for(s, pos0 + done + t, table0);
       store_token(s, layer, held + t, pos0 + done + t, k + (done + t) * kv_stride,
@@ -212,21 +162,22 @@ amskv_status amskv_prefill(amskv_session* s, int layer, int32_t pos0, int n_toke
     }
     // Causal: token t of the chunk sees the held tokens and chunk tokens 0..t. A thread
     // takes whole heads, tokens in order, so per-head evidence sums need no locks.
-    parallel_for(s, s->geo.n_kv_heads, [&](int h, int thread) {
-      float* table = (float*)(thread_scratch(s, thread) + s->scratch.rope);
+    parallel_for(s->geo.n_threads, s->geo.n_kv_heads, [&](int h, int thread) {
+      float* table = slot_f32(s, thread, s->layout.rope);
       for (int t = 0; t < chunk; ++t) {
         rope_table_for(s, pos0 + done + t, table);
         attend_group(s, layer, h, held + t + 1, pos0 + done + t, q + (done + t) * q_stride,
                      out + (done + t) * q_stride, table, thread);
       }
     });
-    for (int t = 0; t < chunk; ++t) observe_step(s, layer, held + t + 1, pos0 + done + t);
-    ls.n_tokens = held + chunk;
-    ls.last_pos = pos0 + done + chunk - 1;
+    for (int t = 0; t < chunk; ++t)
+      policy_step(s->policy, s->kv, layer, l, held + t + 1, pos0 + done + t);
+    l.cells.n_tokens = held + chunk;
+    l.cells.last_pos = pos0 + done + chunk - 1;
     s->tokens_seen += (uint64_t)chunk;
     done += chunk;
   }
   return AMSKV_OK;
 }
 
-}  // extern "C"
+}  // namespace amskv

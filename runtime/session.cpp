@@ -1,13 +1,14 @@
-// Session lifetime, sizing, stats and errors: the C API around the arena.
+// Session lifetime, sizing and stats: the block is planned (kv/arena.h), carved, and the
+// cache (kv/cache.h) and the policy (ams/event.h) are set up over it.
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
+#include "arch/parallel.h"
 #include "arch/rope.h"
 #include "runtime/session.h"
 
-using namespace amskv;
-
+namespace amskv {
 namespace {
 
 constexpr size_t kHeaderBytes = sizeof(amskv_session);
@@ -50,7 +51,7 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy, amskv_st
     return false;
   }
   const int dtype = enum_int(c->kv_dtype), rope = enum_int(c->rope_style);
-  if (dtype != AMSKV_F32 && dtype != AMSKV_F16 && dtype != AMSKV_Q8) {
+  if (!dtype_ops(dtype)) {
     set_thread_error("kv_dtype %d is not one of AMSKV_F32, AMSKV_F16, AMSKV_Q8", dtype);
     return false;
   }
@@ -85,13 +86,12 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy, A
           int* interval, amskv_status* status) {
   if (!check_config(c, geo, policy, status)) return false;
   const int min_cap = policy_min_capacity(*policy);
-  StateSpec st = policy_state(*geo, *policy);
-  ScratchCtx ctx{geo, policy};
-  st.event_ctx = &ctx;
-  const int cap = arena_capacity_for(*geo, st, kHeaderBytes, budget, kMaxCapacity);
+  const PolicyNeedsCtx ctx{geo, policy};
+  const NeedsFn needs{policy_needs, &ctx};
+  const int cap = arena_capacity_for(*geo, needs, kHeaderBytes, budget, kMaxCapacity);
   if (cap < min_cap) {
     ArenaLayout need;
-    arena_layout(*geo, st, min_cap, kHeaderBytes, &need);
+    arena_layout(*geo, needs, min_cap, kHeaderBytes, &need);
     *status = AMSKV_E_BUDGET;
     set_thread_error(
         "budget of %zu bytes is too small: policy '%s' needs at least %d tokens per layer, "
@@ -99,7 +99,7 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy, A
         budget, c->policy, min_cap, need.total);
     return false;
   }
-  arena_layout(*geo, st, cap, kHeaderBytes, layout);
+  arena_layout(*geo, needs, cap, kHeaderBytes, layout);
   const int room = cap - policy_must_keep(*policy);
   *interval = c->interval ? c->interval : policy_default_interval(*policy, cap);
   if (policy->kind != PolicyKind::kFull && (*interval < 1 || *interval > room)) {
@@ -114,39 +114,17 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy, A
   return true;
 }
 
-bool valid(const amskv_session* s) {
-  return s && s->magic == kSessionMagic;
-}
-
 }  // namespace
 
-extern "C" {
-
-amskv_config amskv_config_default(void) {
-  amskv_config c;
-  c.n_layers = 1;
-  c.n_q_heads = 1;
-  c.n_kv_heads = 1;
-  c.head_dim = 64;
-  c.kv_dtype = AMSKV_F16;
-  c.rope_theta = 10000.f;
-  c.rope_style = AMSKV_ROPE_NORMAL;
-  c.policy = "streaming";
-  c.n_threads = 1;
-  c.interval = 0;
-  return c;
-}
-
-size_t amskv_session_bytes(const amskv_config* config, size_t budget) {
+size_t session_bytes(const amskv_config* config, size_t budget, amskv_status* status) {
   Geometry geo;
   Policy policy;
   ArenaLayout layout;
   int interval;
-  amskv_status st;
-  return plan(config, budget, &geo, &policy, &layout, &interval, &st) ? layout.total : 0;
+  return plan(config, budget, &geo, &policy, &layout, &interval, status) ? layout.total : 0;
 }
 
-size_t amskv_budget_for_capacity(const amskv_config* config, int capacity) {
+size_t session_budget_for_capacity(const amskv_config* config, int capacity) {
   Geometry geo;
   Policy policy;
   amskv_status st;
@@ -155,19 +133,17 @@ size_t amskv_budget_for_capacity(const amskv_config* config, int capacity) {
     set_thread_error("capacity must be in [1, %d], got %d", kMaxCapacity, capacity);
     return 0;
   }
-  StateSpec spec = policy_state(geo, policy);
-  ScratchCtx ctx{&geo, &policy};
-  spec.event_ctx = &ctx;
+  const PolicyNeedsCtx ctx{&geo, &policy};
   ArenaLayout layout;
-  if (!arena_layout(geo, spec, capacity, kHeaderBytes, &layout)) {
+  if (!arena_layout(geo, NeedsFn{policy_needs, &ctx}, capacity, kHeaderBytes, &layout)) {
     set_thread_error("a session of %d tokens per layer does not fit in size_t", capacity);
     return 0;
   }
   return layout.total;
 }
 
-amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size_t bytes,
-                                     amskv_session** out) {
+amskv_status session_create_in(const amskv_config* config, void* mem, size_t bytes,
+                               amskv_session** out) {
   if (!out || !mem) {
     set_thread_error("%s is NULL", out ? "mem" : "out");
     return AMSKV_E_NULL;
@@ -193,58 +169,46 @@ amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size
   s->magic = kSessionMagic;
   s->owns_block = false;
   s->geo = geo;
-  s->policy = policy;
   s->kern = kern;
   s->layout = layout;
-  s->state = policy_state(geo, policy);
-  s->state.event_ctx = &s->scratch_ctx;
-  s->scratch_ctx = ScratchCtx{&s->geo, &s->policy};
-  s->scratch = thread_scratch_layout(geo, s->state, layout.capacity);
-  s->group = geo.n_q_heads / geo.n_kv_heads;
-  s->capacity = layout.capacity;
-  s->target = policy.kind == PolicyKind::kFull ? layout.capacity : layout.capacity - interval;
+  s->kv = kv_cache(geo, s->layout, base, kern);
+  const int target =
+      policy.kind == PolicyKind::kFull ? layout.capacity : layout.capacity - interval;
+  policy_init(&s->policy, policy, geo, s->layout, base, target, config->rope_theta,
+              config->rope_style == AMSKV_ROPE_NEOX);
   s->rope_theta = config->rope_theta;
   s->rope_style = config->rope_style;
   s->budget = bytes;
   s->base = base;
   s->layers = (LayerState*)(base + layout.layers);
-  for (int l = 0; l < geo.n_layers; ++l) s->layers[l] = LayerState{0, -1, 0, 0, 0, 0, 0};
-  // Policy state starts at zero: evidence and statistics are sums, credit starts empty.
-  std::memset(base + layout.evidence, 0,
-              layout.q_stats - layout.evidence +
-                  (size_t)geo.n_layers * geo.n_q_heads * s->state.q_stat_floats * 4);
+  for (int l = 0; l < geo.n_layers; ++l) s->layers[l] = LayerState{KvLayer{0, -1}, PolicyLayer{}};
+  // The policy's state starts at zero: evidence and statistics are sums, credit starts empty.
+  std::memset(base + layout.policy_begin, 0, layout.policy_end - layout.policy_begin);
   if (config->rope_style != AMSKV_ROPE_NONE)
     rope_inv_freq(config->rope_theta, geo.head_dim, (double*)(base + layout.rope_freqs));
   s->error[0] = 0;
   // The OpenMP runtime builds its thread pool and work-share state on the heap, once per
   // process, on first use: run the same construct now so attend and prefill never
   // allocate. A one-thread session touches no pool at all.
-  parallel_for(s, geo.n_threads, [](int, int) {});
+  parallel_for(geo.n_threads, geo.n_threads, [](int, int) {});
   *out = s;
   return AMSKV_OK;
 }
 
-amskv_status amskv_session_create(const amskv_config* config, size_t budget, amskv_session** out) {
+amskv_status session_create(const amskv_config* config, size_t budget, amskv_session** out) {
   if (!out) {
     set_thread_error("out is NULL");
     return AMSKV_E_NULL;
   }
-  const size_t bytes = amskv_session_bytes(config, budget);
-  if (bytes == 0) {
-    Geometry geo;
-    Policy policy;
-    ArenaLayout layout;
-    int interval;
-    amskv_status st;
-    plan(config, budget, &geo, &policy, &layout, &interval, &st);  // status + message again
-    return st;
-  }
+  amskv_status st;
+  const size_t bytes = session_bytes(config, budget, &st);
+  if (bytes == 0) return st;
   void* mem = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
   if (!mem) {
     set_thread_error("could not allocate %zu bytes", bytes);
     return AMSKV_E_BUDGET;
   }
-  amskv_status st = amskv_session_create_in(config, mem, bytes, out);
+  st = session_create_in(config, mem, bytes, out);
   if (st != AMSKV_OK) {
     std::free(mem);
     return st;
@@ -254,8 +218,8 @@ amskv_status amskv_session_create(const amskv_config* config, size_t budget, ams
   return AMSKV_OK;
 }
 
-void amskv_session_destroy(amskv_session* s) {
-  if (!valid(s)) return;
+void session_destroy(amskv_session* s) {
+  if (!session_valid(s)) return;
   const bool owns = s->owns_block;
   void* block = s->base;
   s->magic = 0;
@@ -263,110 +227,22 @@ void amskv_session_destroy(amskv_session* s) {
   if (owns) std::free(block);
 }
 
-amskv_status amskv_get_stats(const amskv_session* s, amskv_stats* out) {
-  if (!valid(s) || !out) {
-    set_thread_error("%s", valid(s) ? "stats output is NULL" : "session is NULL or destroyed");
-    return AMSKV_E_NULL;
-  }
+amskv_stats session_stats(const amskv_session* s) {
+  const PolicyState& p = s->policy;
   amskv_stats st;
   st.budget_bytes = s->budget;
   st.bytes_used = s->layout.total;
   st.kv_bytes = s->layout.kv_bytes;
-  st.capacity_tokens = s->capacity;
-  st.target_tokens = s->target;
-  st.events = s->events;
+  st.capacity_tokens = s->layout.capacity;
+  st.target_tokens = p.target;
+  st.events = p.events;
   st.tokens_seen = s->tokens_seen;
-  st.tokens_evicted = s->tokens_evicted;
+  st.tokens_evicted = p.tokens_evicted;
   st.isa = s->kern->name;
-  st.wipe_segments = s->wipe_segments;
-  st.wiped_segments = s->wiped_segments;
-  st.wipe_rate = s->wipe_segments ? (double)s->wiped_segments / (double)s->wipe_segments : 0.0;
-  *out = st;
-  return AMSKV_OK;
+  st.wipe_segments = p.wipe_segments;
+  st.wiped_segments = p.wiped_segments;
+  st.wipe_rate = p.wipe_segments ? (double)p.wiped_segments / (double)p.wipe_segments : 0.0;
+  return st;
 }
 
-amskv_status amskv_set_event_observer(amskv_session* s, amskv_event_observer fn, void* user) {
-  if (!valid(s)) {
-    set_thread_error("session is NULL or destroyed");
-    return AMSKV_E_NULL;
-  }
-  s->observer = fn;
-  s->observer_user = user;
-  return AMSKV_OK;
-}
-
-int amskv_layer_tokens(const amskv_session* s, int layer) {
-  if (!valid(s) || layer < 0 || layer >= s->geo.n_layers) return -1;
-  return s->layers[layer].n_tokens;
-}
-
-int amskv_dtype_count(void) {
-  return 3;
-}
-
-const char* amskv_dtype_name(amskv_dtype dtype) {
-  const int d = enum_int(dtype);
-  return d == AMSKV_F32 ? "f32" : d == AMSKV_F16 ? "f16" : d == AMSKV_Q8 ? "q8" : nullptr;
-}
-
-amskv_status amskv_dtype_from_name(const char* name, amskv_dtype* out) {
-  if (!name || !out) {
-    set_thread_error("%s is NULL", name ? "out" : "name");
-    return AMSKV_E_NULL;
-  }
-  for (int d = 0; d < amskv_dtype_count(); ++d)
-    if (std::strcmp(name, amskv_dtype_name((amskv_dtype)d)) == 0) {
-      *out = (amskv_dtype)d;
-      return AMSKV_OK;
-    }
-  set_thread_error("unknown KV dtype '%s' (f32, f16 or q8)", name);
-  return AMSKV_E_INVALID;
-}
-
-const char* amskv_status_string(amskv_status status) {
-  switch (status) {
-    case AMSKV_OK:
-      return "ok";
-    case AMSKV_E_NULL:
-      return "null pointer";
-    case AMSKV_E_INVALID:
-      return "invalid argument";
-    case AMSKV_E_RANGE:
-      return "layer out of range";
-    case AMSKV_E_POSITION:
-      return "position does not increase";
-    case AMSKV_E_NONFINITE:
-      return "NaN or Inf in input";
-    case AMSKV_E_BUDGET:
-      return "budget too small";
-    case AMSKV_E_FULL:
-      return "layer full";
-    case AMSKV_E_POLICY:
-      return "bad policy";
-    case AMSKV_E_UNSUPPORTED:
-      return "unsupported";
-    case AMSKV_E_WORKSPACE:
-      return "workspace too small";
-  }
-  return "unknown status";
-}
-
-const char* amskv_last_error(const amskv_session* s) {
-  return valid(s) ? s->error : thread_error();
-}
-
-amskv_status amskv_set_isa(const char* name) {
-  return set_active_isa(name) ? AMSKV_OK : AMSKV_E_UNSUPPORTED;
-}
-
-const char* amskv_active_isa(void) {
-  const Kernels* k = active_kernels();
-  return k ? k->name : "none";
-}
-
-int amskv_isa_available(const char* name) {
-  Isa isa;
-  return name && isa_from_name(name, &isa) && isa_supported(isa);
-}
-
-}  // extern "C"
+}  // namespace amskv

@@ -1,4 +1,4 @@
-// Tests of AMS selection (ams.md steps 2 to 8) and global top-k: hand-built cases per step
+// Tests of AMS selection (docs/ams.md steps 2 to 8) and global top-k: hand-built cases per step
 // with the expected values worked out in comments, then seeded random cases checked against
 // a plain, slow restatement of the spec and against the properties the spec promises.
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 
 #include "ams/ams_select.h"
 #include "amskv/amskv.h"
-#include "runtime/error.h"
+#include "arch/error.h"
 
 namespace amskv {
 namespace {
@@ -506,7 +506,7 @@ bool higher(const float* s, int a, int b) {
   return s[a] > s[b] || (s[a] == s[b] && a < b);
 }
 
-// Steps 4 to 8 straight from ams.md, with vectors and full sorts; mass from ams_mass.
+// Steps 4 to 8 straight from docs/ams.md, with vectors and full sorts; mass from ams_mass.
 Reference reference_select(const amskv_ams_params& p, const std::vector<float>& mass,
                            const float* sel, int n_keep) {
   const int n = int(mass.size());

@@ -95,7 +95,7 @@ struct Layer {
     return kept;
   }
 
-  // ams.md step 1 from P: the last w queries, group mean, box filter, window = row max.
+  // docs/ams.md step 1 from P: the last w queries, group mean, box filter, window = row max.
   std::vector<float> window(int w) const {
     std::vector<double> mean(kT, 0.0);
     for (int t = kT - w; t < kT; ++t)

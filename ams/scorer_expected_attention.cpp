@@ -1,87 +1,14 @@
-#include "ams/score.h"
-
+// expected_attention: the attention a future query is expected to pay to each token. Queries
+// are modelled as a Gaussian from the statistics of the recent steps, rotated by the RoPE
+// matrix averaged over the next `horizon` positions; the expected softmax is scaled by |v|.
 #include <cmath>
 #include <cstring>
 
+#include "ams/policy.h"
+#include "ams/score.h"
+#include "ams/scorer.h"
+
 namespace amskv {
-
-float window_scores(const float* evidence_sum, int T, int w, float divisor, float* out) {
-  const int n = T - w > 0 ? T - w : 0;  // tokens before the window
-  const float inv = divisor > 0.f ? 1.f / divisor : 0.f;
-  float mx = 0.f;
-  for (int j = 0; j < n; ++j) {  // avg_pool1d(kernel 5, stride 1, padding 2): /5 always
-    float s = 0.f;
-    for (int t = j - 2; t <= j + 2; ++t)
-      if (t >= 0 && t < n) s += evidence_sum[t] * inv;
-    out[j] = s / 5.f;
-    mx = j == 0 || out[j] > mx ? out[j] : mx;
-  }
-  for (int j = n; j < T; ++j) out[j] = mx;
-  return mx;
-}
-
-void tova_scores(const float* latest_sum, int T, float divisor, float* out) {
-  const float inv = divisor > 0.f ? 1.f / divisor : 0.f;
-  float mx = 0.f;
-  for (int j = 0; j < T; ++j) {
-    out[j] = latest_sum[j] * inv;
-    mx = out[j] > mx ? out[j] : mx;
-  }
-  out[T - 1] = mx;
-}
-
-void h2o_scores(const float* attn_sum, const int32_t* n_queries, int T, int G, float* out) {
-  for (int j = 0; j < T; ++j)
-    out[j] = attn_sum[j] / ((float)G * (float)(n_queries[j] > 0 ? n_queries[j] : 1));
-}
-
-void keydiff_scores(const float* keys, int T, int d, float* out) {
-  // a = mean of the normalised keys; out = -cos(k_j, a). Sums in double: T can be large.
-  double a[256] = {0};
-  for (int j = 0; j < T; ++j) {
-    const float* k = keys + (size_t)j * d;
-    double n2 = 0;
-    for (int c = 0; c < d; ++c) n2 += (double)k[c] * k[c];
-    const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
-    for (int c = 0; c < d; ++c) a[c] += k[c] * inv;
-  }
-  double an = 0;
-  for (int c = 0; c < d; ++c) an += a[c] * a[c];
-  an = std::sqrt(an);
-  for (int j = 0; j < T; ++j) {
-    const float* k = keys + (size_t)j * d;
-    double dot = 0, n2 = 0;
-    for (int c = 0; c < d; ++c) dot += k[c] * a[c], n2 += (double)k[c] * k[c];
-    const double den = std::sqrt(n2) * an;
-    out[j] = den > 0 ? (float)(-dot / den) : 0.f;
-  }
-}
-
-void knorm_scores(const float* keys, int T, int d, float* out) {
-  for (int j = 0; j < T; ++j) {
-    const float* k = keys + (size_t)j * d;
-    double n2 = 0;
-    for (int c = 0; c < d; ++c) n2 += (double)k[c] * k[c];
-    out[j] = (float)-std::sqrt(n2);
-  }
-}
-
-void streaming_scores(int T, int n_sink, float* out) {
-  for (int j = 0; j < T; ++j) out[j] = j < n_sink ? 1e30f : (float)j;
-}
-
-static uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-void random_scores(uint64_t seed, uint64_t event, int layer, int head, int T, float* out) {
-  const uint64_t base = splitmix64(
-      seed ^ splitmix64(event ^ splitmix64(((uint64_t)(uint32_t)layer << 32) | (uint32_t)head)));
-  for (int j = 0; j < T; ++j) out[j] = (float)(splitmix64(base + (uint64_t)j) >> 40) / 16777216.f;
-}
 
 size_t expected_attention_scratch_floats(int T, int d) {
   // mu' [d], S' [d][d], R S [d][d], averaged cos/sin [d], logits [T], group mean [T],
@@ -200,5 +127,95 @@ void expected_attention_scores(const ExpectedAttentionArgs& a, float* scratch, f
   }
   for (int j = 0; j < a.n_outlier && j < T; ++j) out[j] = mx;
 }
+
+namespace {
+
+// Head state: per query head the sums of the un-rotated queries [d] and of q q^T ([d][d],
+// or its diagonal [d] with cov=diag). Counter 0: query steps in those sums. Scratch: the
+// keys [cap][d] and value norms [cap] as f32, and the score's own scratch.
+void needs(const Policy& p, const Geometry& g, int capacity, ScorerNeeds* out) {
+  const size_t d = (size_t)g.head_dim;
+  out->head_floats = d + (p.ea_diag ? d : d * d);
+  out->scratch[0] = (size_t)capacity * d * 4;
+  out->scratch[1] = (size_t)capacity * 4;
+  out->scratch[2] = expected_attention_scratch_floats(capacity, g.head_dim) * 4;
+}
+
+// The first 4 positions of a sequence are outliers (attention sinks) and stay out.
+bool counted(const ScorerCtx& c, int n_keys, int32_t pos) {
+  return pos >= 4 && in_window(c.kv, n_keys, c.p.ea_window);
+}
+
+void observe(const ScorerCtx& c, int h, int n_keys, const float*, int, const float* q,
+             int32_t pos) {
+  if (!counted(c, n_keys, pos)) return;
+  const int d = c.kv.g.head_dim;
+  for (int g = 0; g < c.group; ++g) {
+    const float* qg = q + (size_t)g * d;
+    float* st = c.head_state + (size_t)(h * c.group + g) * (d + (c.p.ea_diag ? d : d * d));
+    float* qq = st + d;
+    for (int i = 0; i < d; ++i) st[i] += qg[i];
+    if (c.p.ea_diag) {
+      for (int i = 0; i < d; ++i) qq[i] += qg[i] * qg[i];
+    } else {
+      for (int a = 0; a < d; ++a)
+        for (int b = 0; b < d; ++b) qq[(size_t)a * d + b] += qg[a] * qg[b];
+    }
+  }
+}
+
+void step(const ScorerCtx& c, int n_keys, int32_t pos) {
+  if (counted(c, n_keys, pos)) c.counts.count[0]++;
+}
+
+void score(const ScorerCtx& c, int h, int T, char* const* scratch, float* out) {
+  const int d = c.kv.g.head_dim, G = c.group;
+  float* keys = (float*)scratch[0];
+  float* vnorm = (float*)scratch[1];
+  float* ws = (float*)scratch[2];
+  kv_load_keys(c.kv, c.layer, h, 0, T, keys);
+  for (int j = 0; j < T; ++j) {
+    kv_load_values(c.kv, c.layer, h, j, 1, ws);  // one value row at a time
+    double n2 = 0;
+    for (int i = 0; i < d; ++i) n2 += (double)ws[i] * ws[i];
+    vnorm[j] = (float)std::sqrt(n2);
+  }
+  const int stride = d + (c.p.ea_diag ? d : d * d);
+  ExpectedAttentionArgs a{keys,
+                          vnorm,
+                          T,
+                          d,
+                          G,
+                          c.head_state + (size_t)h * G * stride,
+                          stride,
+                          c.p.ea_diag,
+                          c.counts.count[0],
+                          c.cells.last_pos,
+                          c.rope_theta,
+                          c.neox,
+                          c.p.ea_horizon,
+                          0.01f,
+                          4,
+                          c.kv.kern};
+  expected_attention_scores(a, ws, out);
+}
+
+void reset(const ScorerCtx& c, int) {
+  const int d = c.kv.g.head_dim;
+  const size_t stride = (size_t)d + (c.p.ea_diag ? d : (size_t)d * d);
+  std::memset(c.head_state, 0, (size_t)c.kv.g.n_q_heads * stride * 4);
+  c.counts.count[0] = 0;
+}
+
+}  // namespace
+
+const Scorer kScorer_expected_attention = {
+    {"expected_attention", "attention a future query is expected to pay, times |v|", "queries", 0},
+    needs,
+    nullptr,
+    observe,
+    step,
+    score,
+    reset};
 
 }  // namespace amskv

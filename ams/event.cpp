@@ -1,0 +1,248 @@
+// The event driver and the evidence it gathers. Every evicting policy keeps the AMS evidence
+// window (docs/ams.md step 1): AMS segments by it and the wipe-out count of every policy
+// cuts regions from it. The scorer keeps its own evidence through its hooks.
+#include "ams/event.h"
+
+#include <cstring>
+
+#include "ams/ams_select.h"
+#include "arch/parallel.h"
+
+namespace amskv {
+namespace {
+
+// The event scratch spans of one thread, in the order policy_needs asks for them.
+enum EventSpan {
+  kWin,       // [cap] float: window scores of one head (step 1)
+  kMass,      // [cap] float: the event's mass without credit (step 2), for the wipe-out count
+  kSelect,    // [cap] float: the scorer's scores
+  kSeg,       // [cap] int32: step-4 region starts of the wipe-out count
+  kTrace,     // AMS only, 4 x [cap] + slack: its segments' starts, lengths, masses, quotas
+  kSelectWs,  // ams_select's or topk_select's workspace
+  kScorer0,   // the scorer's spans (kScorerScratch of them)
+  kSpans = kScorer0 + kScorerScratch
+};
+static_assert(kSpans <= kMaxEventSpans, "kv/arena.h: kMaxEventSpans");
+static_assert(2 + kScorerChannels <= kMaxChannels, "kv/arena.h: kMaxChannels");
+
+ScorerCtx scorer_ctx(const PolicyState& ps, const KvCache& kv, int layer, LayerState& l) {
+  float* hs = ps.head_state + (size_t)layer * kv.g.n_q_heads * ps.head_floats;
+  return ScorerCtx{ps.p,    kv,       layer,         ps.group, ps.ch_scorer, hs,
+                   l.cells, l.policy, ps.rope_theta, ps.neox,  ps.events};
+}
+
+char* thread_slot(const PolicyState& ps, int thread) {
+  return ps.base + ps.layout->thread_slots + (size_t)thread * ps.layout->thread_bytes;
+}
+
+template <typename T>
+T* span(const PolicyState& ps, char* slot, int i) {
+  return (T*)(slot + ps.layout->event[i]);
+}
+
+// Step 1 for every head of the layer in place in its window row, then the window positions
+// get the layer's maximum (and with global_head every head the mean row).
+void window_evidence(const PolicyState& ps, const KvCache& kv, int layer, int T, int w) {
+  const int n_kv = kv.g.n_kv_heads;
+  float maxes[1024];
+  parallel_for(kv.g.n_threads, n_kv, [&](int h, int thread) {
+    float* row = kv_f32(kv, ps.ch_window, layer, h);
+    float* tmp = span<float>(ps, thread_slot(ps, thread), kWin);
+    const float divisor = (float)(w > 0 ? w : 1) * ps.group;
+    window_scores(row, T, w, divisor, tmp);
+    std::memcpy(row, tmp, (size_t)T * 4);
+    float mx = row[0];
+    for (int j = 1; j < T; ++j) mx = row[j] > mx ? row[j] : mx;
+    maxes[h] = mx;
+  });
+  float layer_max = 0.f;
+  for (int h = 0; h < n_kv; ++h) layer_max = h == 0 || maxes[h] > layer_max ? maxes[h] : layer_max;
+  for (int h = 0; h < n_kv; ++h) {
+    float* win = kv_f32(kv, ps.ch_window, layer, h);
+    for (int j = T - w; j < T; ++j) win[j] = layer_max;
+  }
+  if (ps.p.kind == PolicyKind::kAms && ps.p.global_head && n_kv > 1) {  // ablation
+    float* first = kv_f32(kv, ps.ch_window, layer, 0);
+    for (int h = 1; h < n_kv; ++h) {
+      const float* r = kv_f32(kv, ps.ch_window, layer, h);
+      for (int j = 0; j < T; ++j) first[j] += r[j];
+    }
+    for (int j = 0; j < T; ++j) first[j] /= (float)n_kv;
+    for (int h = 1; h < n_kv; ++h)
+      std::memcpy(kv_f32(kv, ps.ch_window, layer, h), first, (size_t)T * 4);
+  }
+}
+
+// The kept set of head h: streaming, or the scorer's scores through global top-k or AMS.
+void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* slot, int32_t* kept,
+                 AmsTrace* trace) {
+  const Policy& p = ps.p;
+  const int keep = ps.target;
+  if (p.kind == PolicyKind::kStreaming) {
+    policy_select_streaming(p, T, keep, kept);
+    return;
+  }
+  float* sel = span<float>(ps, slot, kSelect);
+  char* scratch[kScorerScratch];
+  for (int i = 0; i < kScorerScratch; ++i) scratch[i] = span<char>(ps, slot, kScorer0 + i);
+  ps.scorer->score(c, h, T, scratch, sel);
+  char* ws = span<char>(ps, slot, kSelectWs);
+  if (p.kind == PolicyKind::kTopK) {
+    topk_select(sel, T, keep, p.n_sink, p.keep_last, kept, ws);
+    return;
+  }
+  int32_t* t = span<int32_t>(ps, slot, kTrace);
+  trace->seg_start = t;
+  trace->seg_len = t + T;
+  trace->seg_mass = (float*)(t + 2 * T);
+  trace->seg_quota = t + 3 * T;
+  trace->capacity = T;
+  const float* win = kv_f32(c.kv, ps.ch_window, c.layer, h);
+  float* credit = ps.ch_credit >= 0 ? kv_f32(c.kv, ps.ch_credit, c.layer, h) : nullptr;
+  const size_t ws_bytes = ps.layout->thread_bytes - ps.layout->event[kSelectWs];
+  ams_select(p.ams, win, sel, credit, T, keep, kept, ws, ws_bytes, trace);
+}
+
+}  // namespace
+
+void policy_needs(const void* ctx, int capacity, ArenaNeeds* out) {
+  const PolicyNeedsCtx& pc = *(const PolicyNeedsCtx*)ctx;
+  const Policy& p = *pc.p;
+  *out = ArenaNeeds{};
+  if (!policy_evicts(p)) return;
+  const bool ams = p.kind == PolicyKind::kAms;
+  auto channel = [&](bool moves) { out->channel_moves[out->n_channels++] = moves; };
+  channel(false);                               // the evidence window, cleared at every event
+  if (ams && p.ams.use_credit) channel(false);  // the credit: ams_select gathers it itself
+  ScorerNeeds sn{};
+  if (policy_scored(p) && scorer_at(p.scorer).needs)
+    scorer_at(p.scorer).needs(p, *pc.g, capacity, &sn);
+  for (int i = 0; i < sn.channels; ++i) channel(sn.moves[i]);
+  out->head_floats = sn.head_floats;
+  const size_t n = (size_t)capacity;
+  size_t* e = out->event_bytes;
+  e[kWin] = e[kMass] = e[kSelect] = e[kSeg] = n * 4;
+  e[kTrace] = ams ? 4 * n * 4 + 3 * 64 : 0;
+  e[kSelectWs] = ams                           ? ams_workspace_bytes(capacity)
+                 : p.kind == PolicyKind::kTopK ? topk_workspace_bytes(capacity)
+                                               : 0;
+  for (int i = 0; i < kScorerScratch; ++i) e[kScorer0 + i] = sn.scratch[i];
+  out->n_event_spans = kSpans;
+}
+
+void policy_init(PolicyState* ps, const Policy& p, const Geometry& g, const ArenaLayout& layout,
+                 char* base, int target, float rope_theta, bool neox) {
+  PolicyState s{};
+  s.p = p;
+  s.scorer = policy_scored(p) ? &scorer_at(p.scorer) : nullptr;
+  s.target = target;
+  s.group = g.n_q_heads / g.n_kv_heads;
+  s.ch_window = s.ch_credit = -1;
+  int ch = 0;
+  if (policy_evicts(p)) s.ch_window = ch++;
+  if (p.kind == PolicyKind::kAms && p.ams.use_credit) s.ch_credit = ch++;
+  for (int i = 0; i < kScorerChannels; ++i) s.ch_scorer[i] = ch + i;
+  s.head_state = (float*)(base + layout.head_state);
+  s.head_floats = layout.head_floats;
+  s.layout = &layout;
+  s.base = base;
+  s.rope_theta = rope_theta;
+  s.neox = neox;
+  *ps = s;
+}
+
+void policy_store(const PolicyState& ps, const KvCache& kv, int layer, LayerState& l, int h,
+                  int slot) {
+  if (ps.scorer && ps.scorer->store) ps.scorer->store(scorer_ctx(ps, kv, layer, l), h, slot);
+}
+
+void policy_observe(const PolicyState& ps, const KvCache& kv, int layer, LayerState& l, int h,
+                    int n_keys, const float* rows, int ld, const float* q, int32_t pos) {
+  if (ps.ch_window < 0) return;
+  if (in_window(kv, n_keys, ps.p.window))
+    add_rows(rows, ps.group, ld, n_keys, kv_f32(kv, ps.ch_window, layer, h));
+  if (ps.scorer && ps.scorer->observe)
+    ps.scorer->observe(scorer_ctx(ps, kv, layer, l), h, n_keys, rows, ld, q, pos);
+}
+
+void policy_step(const PolicyState& ps, const KvCache& kv, int layer, LayerState& l, int n_keys,
+                 int32_t pos) {
+  l.policy.steps++;
+  if (ps.ch_window < 0) return;
+  if (in_window(kv, n_keys, ps.p.window)) l.policy.window_queries++;
+  if (ps.scorer && ps.scorer->step) ps.scorer->step(scorer_ctx(ps, kv, layer, l), n_keys, pos);
+}
+
+void policy_event(PolicyState& ps, const KvCache& kv, int layer, LayerState& l) {
+  const Policy& p = ps.p;
+  const int T = l.cells.n_tokens, keep = ps.target, n_kv = kv.g.n_kv_heads;
+  const ScorerCtx c = scorer_ctx(ps, kv, layer, l);
+  window_evidence(ps, kv, layer, T, l.policy.window_queries);
+  uint64_t segments[1024] = {0}, wiped[1024] = {0};
+  auto one_head = [&](int h, int thread) {
+    char* slot = thread_slot(ps, thread);
+    int32_t* kept = (int32_t*)(slot + ps.layout->kept);
+    AmsTrace trace{};
+    select_head(ps, c, h, T, slot, kept, &trace);
+    // Region wipe-out (docs/ams.md): AMS counts on the regions it cut itself; the other
+    // policies on step-4 regions of this event's window mass (they have no credit).
+    const float* win = kv_f32(kv, ps.ch_window, layer, h);
+    float* mass = span<float>(ps, slot, kMass);
+    int32_t* seg = span<int32_t>(ps, slot, kSeg);
+    ams_mass(win, T, nullptr, 0.f, 1.f, mass);
+    int n_seg, n_wiped;
+    if (p.kind == PolicyKind::kAms) {
+      n_seg = trace.n_segs;
+      std::memcpy(seg, trace.seg_start, (size_t)n_seg * 4);
+      n_wiped = trace.n_wiped;
+    } else {
+      n_seg = ams_segment_mass(mass, T, p.ams.segment_mass, p.ams.min_seg_len, p.ams.max_seg_len,
+                               seg, T);
+      n_wiped = ams_count_wiped(seg, n_seg, T, kept, keep);
+    }
+    segments[h] = (uint64_t)n_seg;
+    wiped[h] = (uint64_t)n_wiped;
+    if (ps.observer) {
+      amskv_event_info info{};
+      info.layer = layer;
+      info.kv_head = h;
+      info.n_tokens = T;
+      info.n_keep = keep;
+      info.positions = kv_positions(kv, layer, h);
+      info.mass = mass;
+      info.kept = kept;
+      info.n_segments = n_seg;
+      info.seg_start = seg;
+      info.n_wiped = n_wiped;
+      if (p.kind == PolicyKind::kAms) {
+        info.n_ams_segments = trace.n_segs < T ? trace.n_segs : T;
+        info.ams_seg_start = trace.seg_start;
+        info.ams_seg_len = trace.seg_len;
+        info.ams_seg_mass = trace.seg_mass;
+        info.ams_seg_quota = trace.seg_quota;
+      }
+      ps.observer(&info, ps.observer_user);
+    }
+    kv_compact(kv, layer, h, kept, keep);
+  };
+  if (ps.observer) {
+    for (int h = 0; h < n_kv; ++h) one_head(h, 0);  // observers run on the calling thread
+  } else {
+    parallel_for(kv.g.n_threads, n_kv, one_head);
+  }
+  // The windows start again; the credit of tokens still to come starts at zero.
+  for (int h = 0; h < n_kv; ++h) {
+    std::memset(kv_f32(kv, ps.ch_window, layer, h), 0, (size_t)kv.capacity * 4);
+    if (ps.ch_credit >= 0)
+      std::memset(kv_f32(kv, ps.ch_credit, layer, h) + keep, 0, (size_t)(kv.capacity - keep) * 4);
+    ps.wipe_segments += segments[h];
+    ps.wiped_segments += wiped[h];
+  }
+  if (ps.scorer && ps.scorer->reset) ps.scorer->reset(c, keep);
+  l.policy.window_queries = 0;
+  l.cells.n_tokens = keep;
+  ps.events++;
+  ps.tokens_evicted += (uint64_t)(T - keep);
+}
+
+}  // namespace amskv

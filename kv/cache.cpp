@@ -1,0 +1,73 @@
+#include "kv/cache.h"
+
+namespace amskv {
+
+KvCache kv_cache(const Geometry& g, const ArenaLayout& layout, char* base, const Kernels* kern) {
+  KvCache c{};
+  c.g = g;
+  c.capacity = layout.capacity;
+  c.dt = dtype_ops(g.dtype);
+  c.kern = kern;
+  c.row_bytes = (size_t)g.head_dim * c.dt->elem_bytes;
+  c.keys = base + layout.keys;
+  c.values = base + layout.values;
+  c.key_scales = c.dt->row_scale ? (float*)(base + layout.key_scales) : nullptr;
+  c.value_scales = c.dt->row_scale ? (float*)(base + layout.value_scales) : nullptr;
+  c.positions = (int32_t*)(base + layout.positions);
+  c.n_channels = layout.n_channels;
+  for (int i = 0; i < layout.n_channels; ++i) {
+    c.channel[i] = base + layout.channel[i];
+    c.moves[i] = layout.channel_moves[i];
+  }
+  return c;
+}
+
+void kv_store(const KvCache& c, int layer, int h, int slot, const float* key, const float* value,
+              int32_t pos) {
+  const int d = c.g.head_dim;
+  const float ks = c.dt->store(*c.kern, key, kv_keys(c, layer, h) + slot * c.row_bytes, d);
+  const float vs = c.dt->store(*c.kern, value, kv_values(c, layer, h) + slot * c.row_bytes, d);
+  if (c.dt->row_scale) {
+    kv_key_scales(c, layer, h)[slot] = ks;
+    kv_value_scales(c, layer, h)[slot] = vs;
+  }
+  kv_positions(c, layer, h)[slot] = pos;
+}
+
+void kv_load_keys(const KvCache& c, int layer, int h, int first, int n, float* out) {
+  const float* s = kv_key_scales(c, layer, h);
+  c.dt->load(*c.kern, kv_keys(c, layer, h) + first * c.row_bytes, s ? s + first : nullptr, n,
+             c.g.head_dim, out);
+}
+
+void kv_load_values(const KvCache& c, int layer, int h, int first, int n, float* out) {
+  const float* s = kv_value_scales(c, layer, h);
+  c.dt->load(*c.kern, kv_values(c, layer, h) + first * c.row_bytes, s ? s + first : nullptr, n,
+             c.g.head_dim, out);
+}
+
+void kv_qk(const KvCache& c, int layer, int h, const float* q, int n_q, int n, float* scores,
+           int ld) {
+  c.dt->qk(*c.kern, q, n_q, kv_keys(c, layer, h), kv_key_scales(c, layer, h), n, c.g.head_dim,
+           scores, ld);
+}
+
+void kv_av(const KvCache& c, int layer, int h, const float* p, int n_q, int ld, int n, float* out) {
+  c.dt->av(*c.kern, p, n_q, ld, kv_values(c, layer, h), kv_value_scales(c, layer, h), n,
+           c.g.head_dim, out);
+}
+
+void kv_compact(const KvCache& c, int layer, int h, const int32_t* kept, int n_keep) {
+  const Kernels& k = *c.kern;
+  k.gather_rows(kv_keys(c, layer, h), c.row_bytes, kept, n_keep);
+  k.gather_rows(kv_values(c, layer, h), c.row_bytes, kept, n_keep);
+  if (c.dt->row_scale) {
+    k.gather_rows(kv_key_scales(c, layer, h), 4, kept, n_keep);
+    k.gather_rows(kv_value_scales(c, layer, h), 4, kept, n_keep);
+  }
+  k.gather_rows(kv_positions(c, layer, h), 4, kept, n_keep);
+  for (int ch = 0; ch < c.n_channels; ++ch)
+    if (c.moves[ch]) k.gather_rows(kv_f32(c, ch, layer, h), 4, kept, n_keep);
+}
+
+}  // namespace amskv

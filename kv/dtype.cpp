@@ -1,0 +1,75 @@
+#include "kv/dtype.h"
+
+#include <cstring>
+
+namespace amskv {
+namespace {
+
+float store_f32(const Kernels&, const float* x, void* row, int d) {
+  std::memcpy(row, x, (size_t)d * 4);
+  return 1.f;
+}
+void load_f32(const Kernels&, const void* rows, const float*, int n, int d, float* out) {
+  std::memcpy(out, rows, (size_t)n * d * 4);
+}
+void qk_f32(const Kernels& k, const float* q, int n_q, const void* rows, const float*, int n, int d,
+            float* scores, int ld) {
+  k.qk_f32(q, n_q, (const float*)rows, n, d, scores, ld);
+}
+void av_f32(const Kernels& k, const float* p, int n_q, int ld, const void* rows, const float*,
+            int n, int d, float* out) {
+  k.av_f32(p, n_q, ld, (const float*)rows, n, d, out);
+}
+
+float store_f16(const Kernels& k, const float* x, void* row, int d) {
+  k.to_f16(x, (uint16_t*)row, d);
+  return 1.f;
+}
+void load_f16(const Kernels& k, const void* rows, const float*, int n, int d, float* out) {
+  k.from_f16((const uint16_t*)rows, out, n * d);
+}
+void qk_f16(const Kernels& k, const float* q, int n_q, const void* rows, const float*, int n, int d,
+            float* scores, int ld) {
+  k.qk_f16(q, n_q, (const uint16_t*)rows, n, d, scores, ld);
+}
+void av_f16(const Kernels& k, const float* p, int n_q, int ld, const void* rows, const float*,
+            int n, int d, float* out) {
+  k.av_f16(p, n_q, ld, (const uint16_t*)rows, n, d, out);
+}
+
+float store_q8(const Kernels& k, const float* x, void* row, int d) {
+  return k.to_q8(x, (int8_t*)row, d);
+}
+void load_q8(const Kernels&, const void* rows, const float* scales, int n, int d, float* out) {
+  const int8_t* q = (const int8_t*)rows;
+  for (int j = 0; j < n; ++j)
+    for (int c = 0; c < d; ++c) out[(size_t)j * d + c] = (float)q[(size_t)j * d + c] * scales[j];
+}
+void qk_q8(const Kernels& k, const float* q, int n_q, const void* rows, const float* scales, int n,
+           int d, float* scores, int ld) {
+  k.qk_q8(q, n_q, (const int8_t*)rows, scales, n, d, scores, ld);
+}
+void av_q8(const Kernels& k, const float* p, int n_q, int ld, const void* rows, const float* scales,
+           int n, int d, float* out) {
+  k.av_q8(p, n_q, ld, (const int8_t*)rows, scales, n, d, out);
+}
+
+// Indexed by amskv_dtype.
+const DtypeOps kDtypes[] = {
+    {"f32", 4, false, store_f32, load_f32, qk_f32, av_f32},
+    {"f16", 2, false, store_f16, load_f16, qk_f16, av_f16},
+    {"q8", 1, true, store_q8, load_q8, qk_q8, av_q8},
+};
+constexpr int kCount = (int)(sizeof kDtypes / sizeof *kDtypes);
+
+}  // namespace
+
+const DtypeOps* dtype_ops(int dtype) {
+  return dtype >= 0 && dtype < kCount ? &kDtypes[dtype] : nullptr;
+}
+
+int dtype_count() {
+  return kCount;
+}
+
+}  // namespace amskv

@@ -1,0 +1,36 @@
+// kv: the storage dtypes of keys and values, as a table of named operations (the way ggml's
+// type_traits names its fields). Everything that depends on the dtype goes through here, so
+// a new dtype is one more row. The kernels come from the session's kernel table.
+//
+// A stored row is head_dim elements; dtypes with `row_scale` keep one float per row beside it
+// (x ~= scale * q).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "arch/kernels.h"
+
+namespace amskv {
+
+struct DtypeOps {
+  const char* name;   // "f32", "f16", "q8": as users type it
+  size_t elem_bytes;  // bytes per element of a row
+  bool row_scale;     // a float scale per row (q8)
+  // Stores one row of d floats; returns its scale (1 when the dtype has none).
+  float (*store)(const Kernels& k, const float* x, void* row, int d);
+  // n rows to f32: out [n][d].
+  void (*load)(const Kernels& k, const void* rows, const float* scales, int n, int d, float* out);
+  // scores[g * ld + j] = q[g] . row j, for g < n_q, j < n.
+  void (*qk)(const Kernels& k, const float* q, int n_q, const void* rows, const float* scales,
+             int n, int d, float* scores, int ld);
+  // out[g][c] = sum_j p[g * ld + j] * row j [c], for g < n_q.
+  void (*av)(const Kernels& k, const float* p, int n_q, int ld, const void* rows,
+             const float* scales, int n, int d, float* out);
+};
+
+// The row of `dtype`, or null when it is not a dtype (amskv_dtype values are its indices).
+const DtypeOps* dtype_ops(int dtype);
+int dtype_count();
+
+}  // namespace amskv

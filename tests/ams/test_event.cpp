@@ -1,0 +1,181 @@
+// The event driver (ams/event.cpp) on a block carved directly, without a session: evidence
+// handed in through the hooks, one event, and what the cache holds afterwards.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "ams/event.h"
+#include "ams/policy.h"
+#include "arch/error.h"
+#include "kv/arena.h"
+#include "kv/cache.h"
+
+namespace {
+
+using namespace amskv;
+
+constexpr int kLayers = 2, kQ = 4, kKV = 2, kD = 32;
+
+// One policy over a block of `capacity` tokens per head, as a session would set it up.
+struct Rig {
+  Geometry g{kLayers, kQ, kKV, kD, AMSKV_F32, 1};
+  Policy p{};
+  ArenaLayout layout{};
+  std::vector<char> mem;
+  KvCache kv{};
+  PolicyState ps{};
+  std::vector<LayerState> layers;
+  std::vector<amskv_event_info> seen;
+
+  Rig(const char* policy, int capacity, int interval) {
+    char err[kErrorBytes];
+    EXPECT_TRUE(policy_parse(policy, &p, err)) << err;
+    const PolicyNeedsCtx ctx{&g, &p};
+    EXPECT_TRUE(arena_layout(g, NeedsFn{policy_needs, &ctx}, capacity, 64, &layout));
+    mem.assign(layout.total + 64, 0);
+    char* base = mem.data() + (64 - (uintptr_t)mem.data() % 64) % 64;
+    kv = kv_cache(g, layout, base, kernels_for(Isa::kRef));
+    policy_init(&ps, p, g, layout, base, capacity - interval, 10000.f, false);
+    layers.assign(kLayers, LayerState{KvLayer{0, -1}, PolicyLayer{}});
+  }
+
+  // Token t of layer 0: its key's norm grows with `norm(t)`, every element encodes t; the
+  // attention rows it gets as a query are `attn(t, j)` over the held tokens j.
+  template <typename Norm, typename Attn>
+  void fill(int n, Norm norm, Attn attn) {
+    LayerState& l = layers[0];
+    std::vector<float> key(kD), value(kD), rows((size_t)(kQ / kKV) * kv.capacity);
+    for (int t = 0; t < n; ++t) {
+      for (int c = 0; c < kD; ++c) key[c] = c == 0 ? norm(t) : 0.f;
+      key[1] = 1e-3f * (float)t;  // identifies the token; breaks norm ties towards lower t
+      for (int c = 0; c < kD; ++c) value[c] = (float)(t + c);
+      for (int h = 0; h < kKV; ++h) {
+        kv_store(kv, 0, h, l.cells.n_tokens, key.data(), value.data(), 100 + t);
+        policy_store(ps, kv, 0, l, h, l.cells.n_tokens);
+      }
+      l.cells.n_tokens++;
+      l.cells.last_pos = 100 + t;
+      const int n_keys = l.cells.n_tokens;
+      for (int h = 0; h < kKV; ++h) {
+        for (int g = 0; g < kQ / kKV; ++g)
+          for (int j = 0; j < n_keys; ++j) rows[(size_t)g * kv.capacity + j] = attn(t, j);
+        policy_observe(ps, kv, 0, l, h, n_keys, rows.data(), kv.capacity, key.data(), 100 + t);
+      }
+      policy_step(ps, kv, 0, l, n_keys, 100 + t);
+    }
+  }
+
+  std::vector<int32_t> positions(int h) const {
+    const int32_t* p = kv_positions(kv, 0, h);
+    return std::vector<int32_t>(p, p + layers[0].cells.n_tokens);
+  }
+
+  static void observe(const amskv_event_info* e, void* user) { ((Rig*)user)->seen.push_back(*e); }
+};
+
+TEST(EventDriver, TopKKeepsTheBestScoresAndMovesEveryArray) {
+  // knorm keeps the lowest key norms; norms fall then rise, so the kept set is known.
+  Rig r("knorm", 120, 60);
+  auto norm = [](int t) { return 1.f + (float)std::abs(t - 70); };
+  r.fill(120, norm, [](int, int) { return 0.01f; });
+  ASSERT_EQ(r.layers[0].cells.n_tokens, 120);
+  policy_event(r.ps, r.kv, 0, r.layers[0]);
+  EXPECT_EQ(r.layers[0].cells.n_tokens, 60);
+  EXPECT_EQ(r.ps.events, 1u);
+  EXPECT_EQ(r.ps.tokens_evicted, 60u);
+  // Must keep: the first 4 and the last 32; then the 24 lowest norms of the rest: t = 58..81
+  // minus the last 32 (88..119) gives 24 tokens around 70 (|t - 70| <= 11, 59..81).
+  std::vector<int32_t> want;
+  for (int t = 0; t < 4; ++t) want.push_back(100 + t);
+  std::vector<int> middle;
+  for (int t = 4; t < 88; ++t) middle.push_back(t);
+  std::stable_sort(middle.begin(), middle.end(), [&](int a, int b) { return norm(a) < norm(b); });
+  for (int i = 0; i < 24; ++i) want.push_back(100 + middle[i]);
+  for (int t = 88; t < 120; ++t) want.push_back(100 + t);
+  std::sort(want.begin(), want.end());
+  for (int h = 0; h < kKV; ++h) {
+    EXPECT_EQ(r.positions(h), want);
+    // Keys and values moved with their positions.
+    std::vector<float> k(kD), v(kD);
+    for (int i = 0; i < 60; ++i) {
+      kv_load_keys(r.kv, 0, h, i, 1, k.data());
+      kv_load_values(r.kv, 0, h, i, 1, v.data());
+      EXPECT_EQ(k[1], 1e-3f * (float)(want[i] - 100));
+      EXPECT_EQ(v[3], (float)(want[i] - 100 + 3));
+    }
+    // The evidence window starts again.
+    const float* win = kv_f32(r.kv, r.ps.ch_window, 0, h);
+    EXPECT_TRUE(std::all_of(win, win + 120, [](float x) { return x == 0.f; }));
+  }
+  EXPECT_EQ(r.layers[0].policy.window_queries, 0);
+  EXPECT_EQ(r.layers[1].cells.n_tokens, 0);  // another layer is untouched
+}
+
+TEST(EventDriver, StreamingKeepsSinksAndTheMostRecent) {
+  Rig r("streaming,n_sink=3", 100, 36);
+  r.fill(
+      100, [](int) { return 1.f; }, [](int, int) { return 0.01f; });
+  policy_event(r.ps, r.kv, 0, r.layers[0]);
+  std::vector<int32_t> want = {100, 101, 102};
+  for (int t = 100 - 61; t < 100; ++t) want.push_back(100 + t);
+  EXPECT_EQ(r.positions(0), want);
+  EXPECT_EQ(r.positions(1), want);
+}
+
+TEST(EventDriver, AmsGivesEveryRegionItsQuotaAndObserversSeeIt) {
+  // The window's attention covers three bands; TOVA's latest row sees only the last one.
+  Rig r("ams:tova", 200, 100);
+  auto attn = [](int t, int j) {
+    if (t == 199) return j >= 150 ? 0.02f : 0.f;  // the latest query: one band
+    return (j / 50) % 2 == 0 ? 0.01f : 0.001f;    // the window: bands 0 and 2
+  };
+  r.fill(
+      200, [](int) { return 1.f; }, attn);
+  amskv_event_observer obs = Rig::observe;
+  r.ps.observer = obs;
+  r.ps.observer_user = &r;
+  policy_event(r.ps, r.kv, 0, r.layers[0]);
+  ASSERT_EQ(r.seen.size(), (size_t)kKV);
+  for (const amskv_event_info& e : r.seen) {
+    EXPECT_EQ(e.n_tokens, 200);
+    EXPECT_EQ(e.n_keep, 100);
+    ASSERT_GT(e.n_ams_segments, 1);
+    EXPECT_EQ(e.n_wiped, 0) << "AMS left a region without a token";
+  }
+  // Band 0 (tokens 4..49) has mass but no TOVA score: global top-k would drop it all,
+  // AMS keeps its quota.
+  const std::vector<int32_t> kept = r.positions(0);
+  const long band0 =
+      std::count_if(kept.begin(), kept.end(), [](int32_t p) { return p >= 104 && p < 150; });
+  EXPECT_GE(band0, 8);
+  // The credit of tokens to come starts at zero.
+  const float* credit = kv_f32(r.kv, r.ps.ch_credit, 0, 0);
+  EXPECT_TRUE(std::all_of(credit + 100, credit + 200, [](float x) { return x == 0.f; }));
+  EXPECT_TRUE(std::any_of(credit, credit + 100, [](float x) { return x > 0.f; }));
+}
+
+TEST(EventDriver, H2oStateTravelsWithItsTokens) {
+  Rig r("h2o", 80, 40);
+  // Token j receives attention proportional to j from every query: old tokens that got much
+  // are kept. The sums and arrival steps move with their tokens.
+  r.fill(
+      80, [](int) { return 1.f; }, [](int, int j) { return 0.001f * (float)(j % 10); });
+  const int ch_sum = r.ps.ch_scorer[0], ch_born = r.ps.ch_scorer[1];
+  std::vector<float> sum_before(kv_f32(r.kv, ch_sum, 0, 1), kv_f32(r.kv, ch_sum, 0, 1) + 80);
+  std::vector<int32_t> born_before(kv_i32(r.kv, ch_born, 0, 1), kv_i32(r.kv, ch_born, 0, 1) + 80);
+  for (int t = 0; t < 80; ++t) EXPECT_EQ(born_before[t], t);
+  policy_event(r.ps, r.kv, 0, r.layers[0]);
+  const std::vector<int32_t> kept = r.positions(1);
+  ASSERT_EQ(kept.size(), 40u);
+  for (int i = 0; i < 40; ++i) {
+    const int t = kept[i] - 100;
+    EXPECT_EQ(kv_f32(r.kv, ch_sum, 0, 1)[i], sum_before[t]);
+    EXPECT_EQ(kv_i32(r.kv, ch_born, 0, 1)[i], born_before[t]);
+  }
+}
+
+}  // namespace
