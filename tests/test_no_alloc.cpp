@@ -40,25 +40,18 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
   std::vector<Case> cases = {Case{"streaming", AMSKV_F32, 1}, Case{"streaming", AMSKV_Q8, 1},
                              Case{"full", AMSKV_F16, 1}, Case{"streaming", AMSKV_F16, 2}};
   // Every scorer, under global top-k and AMS, every dtype, one and two threads.
-  static const char* const kNames[] = {"tova",
-                                       "h2o",
-                                       "snapkv",
-                                       "expected_attention",
-                                       "keydiff",
-                                       "knorm",
-                                       "random",
-                                       "ams:tova",
-                                       "ams:h2o",
-                                       "ams:snapkv",
-                                       "ams:expected_attention",
-                                       "ams:keydiff",
-                                       "ams:knorm",
-                                       "ams:streaming",
-                                       "ams:random",
-                                       "ams:tova,segmenter=valley,global_head=1"};
+  std::vector<std::string> names;
+  for (int j = 0; j < amskv_scorer_count(); ++j) {
+    const std::string name = amskv_scorer_at(j)->name;
+    if (name != "streaming") names.push_back(name);  // that name is the streaming policy
+  }
+  for (int j = 0; j < amskv_scorer_count(); ++j)
+    names.push_back(std::string("ams:") + amskv_scorer_at(j)->name);
+  names.push_back(std::string("ams:") + amskv_scorer_at(0)->name +
+                  ",segmenter=valley,global_head=1");
   int i = 0;
-  for (const char* name : kNames) {
-    cases.push_back(Case{name, (amskv_dtype)(i % 3), 1 + i % 2});
+  for (const std::string& name : names) {
+    cases.push_back(Case{name.c_str(), (amskv_dtype)(i % 3), 1 + i % 2});
     ++i;
   }
   for (Case r : cases) {

@@ -17,30 +17,23 @@
 
 namespace {
 
-const char* const kPolicies[] = {
-    "streaming",
-    "tova",
-    "h2o",
-    "snapkv",
-    "expected_attention",
-    "keydiff",
-    "knorm",
-    "random",
-    "ams:tova",
-    "ams:h2o",
-    "ams:snapkv",
-    "ams:expected_attention",
-    "ams:keydiff",
-    "ams:knorm",
-    "ams:streaming",
-    "ams:random",
-    "ams:tova,credit=0",
-    "ams:tova,mass=0",
-    "ams:tova,segmenter=fixed,fixed_seg_len=48",
-    "ams:tova,global_head=1",
-    "ams:tova,segmenter=valley",
-    "expected_attention,cov=diag",
-};
+// Every scorer of the table as global top-k and under AMS, the streaming policy, and the
+// AMS ablations and options on the reference scorer.
+std::vector<std::string> all_policies() {
+  std::vector<std::string> p = {"streaming"};
+  for (int i = 0; i < amskv_scorer_count(); ++i) p.push_back(amskv_scorer_at(i)->name);
+  for (int i = 0; i < amskv_scorer_count(); ++i)
+    p.push_back(std::string("ams:") + amskv_scorer_at(i)->name);
+  const std::string ref = std::string("ams:") + amskv_scorer_at(0)->name;
+  for (const char* opt : {",credit=0", ",mass=0", ",segmenter=fixed,fixed_seg_len=48",
+                          ",global_head=1", ",segmenter=valley"})
+    p.push_back(ref + opt);
+  for (int i = 0; i < amskv_scorer_count(); ++i)  // the low-memory statistics
+    if (std::string(amskv_scorer_at(i)->evidence) == "queries")
+      p.push_back(std::string(amskv_scorer_at(i)->name) + ",cov=diag");
+  return p;
+}
+const std::vector<std::string> kPolicies = all_policies();
 
 struct Geo {
   int nq, nkv, d;
@@ -72,8 +65,9 @@ std::vector<float> randoms(std::mt19937& rng, size_t n, float scale = 1.f) {
 
 TEST(Policies, EveryPolicyDecodesLongInsideItsBudget) {
   const Geo g{6, 2, 32};
-  for (const char* policy : kPolicies)
+  for (const std::string& name : kPolicies)
     for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8}) {
+      const char* policy = name.c_str();
       amskv_config c = config(g, dt, policy, 2);
       amskv::Session s;
       const size_t budget = amskv_budget_for_capacity(&c, 160);
