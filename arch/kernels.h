@@ -41,18 +41,6 @@ struct Kernels {
   // Compaction: row i = row idx[i] for i < n; idx strictly ascending, so idx[i] >= i and
   // the copy is safe in place.
   void (*gather_rows)(void* base, size_t row_bytes, const int32_t* idx, int n);
-  // Blocked int16 dot product of the model runner's quantized matrix products:
-  // sum_b w_scale[b] * x_scale[b] * sum_{i<32} w[32b + i] * x[32b + i] over n_blocks blocks.
-  // The integer sum of a block is exact when |w| * |x| * 32 < 2^31 (int8 or 4-bit weights
-  // against 16-bit activations).
-  float (*dot_i16)(const int16_t* w, const float* w_scale, const int16_t* x, const float* x_scale,
-                   int n_blocks);
-  // The quantized values of n_blocks GGUF blocks of 32 as int16 (scales stay with the
-  // caller). Block b starts at src + b * block_bytes; its values start `offset` bytes in:
-  // 32 int8 (nibbles = 0), or 16 bytes holding element i in the low nibble of byte i and
-  // element i + 16 in the high one, minus `zero` (nibbles = 1: Q4_0 has zero 8, Q4_1 0).
-  void (*unpack_i16)(const uint8_t* src, int block_bytes, int offset, int n_blocks, int nibbles,
-                     int zero, int16_t* out);
 };
 
 // The tables, constant-initialised data in their own translation units; each SIMD one

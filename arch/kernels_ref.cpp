@@ -124,37 +124,11 @@ void gather_rows(void* base, size_t row_bytes, const int32_t* idx, int n) {
       std::memcpy(b + (size_t)i * row_bytes, b + (size_t)idx[i] * row_bytes, row_bytes);
 }
 
-float dot_i16(const int16_t* w, const float* w_scale, const int16_t* x, const float* x_scale,
-              int n_blocks) {
-  float sum = 0.f;
-  for (int b = 0; b < n_blocks; ++b, w += 32, x += 32) {
-    int32_t s = 0;
-    for (int i = 0; i < 32; ++i) s += (int32_t)w[i] * x[i];
-    sum += w_scale[b] * x_scale[b] * (float)s;
-  }
-  return sum;
-}
-
-void unpack_i16(const uint8_t* src, int block_bytes, int offset, int n_blocks, int nibbles,
-                int zero, int16_t* out) {
-  for (int b = 0; b < n_blocks; ++b, out += 32) {
-    const uint8_t* v = src + (size_t)b * block_bytes + offset;
-    if (!nibbles) {
-      for (int i = 0; i < 32; ++i) out[i] = (int8_t)v[i];
-    } else {
-      for (int i = 0; i < 16; ++i) {
-        out[i] = (int16_t)((v[i] & 15) - zero);
-        out[i + 16] = (int16_t)((v[i] >> 4) - zero);
-      }
-    }
-  }
-}
-
 }  // namespace
 
 extern const Kernels kKernelsRef;
-constexpr Kernels kKernelsRef = {"ref",  qk_f32,      qk_f16,      qk_q8,     softmax, av_f32,
-                                 av_f16, av_q8,       rope_normal, rope_neox, to_f16,  from_f16,
-                                 to_q8,  gather_rows, dot_i16,     unpack_i16};
+constexpr Kernels kKernelsRef = {"ref",  qk_f32,   qk_f16, qk_q8,       softmax,
+                                 av_f32, av_f16,   av_q8,  rope_normal, rope_neox,
+                                 to_f16, from_f16, to_q8,  gather_rows};
 
 }  // namespace amskv

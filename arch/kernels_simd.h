@@ -290,8 +290,7 @@ struct SimdKernels {
   // constexpr: the per-ISA table is constant-initialised data, so no code compiled with the
   // ISA's flags runs before dispatch has checked the CPU.
   static constexpr amskv::Kernels table(const char* name) {
-    return {name,   qk_f32,      qk_f16,       qk_q8,          softmax, av_f32,
-            av_f16, av_q8,       rope_normal,  rope_neox,      to_f16,  from_f16,
-            to_q8,  gather_rows, Ops::dot_i16, Ops::unpack_i16};
+    return {name,  qk_f32,      qk_f16,    qk_q8,  softmax,  av_f32, av_f16,
+            av_q8, rope_normal, rope_neox, to_f16, from_f16, to_q8,  gather_rows};
   }
 };

@@ -61,13 +61,13 @@ fi
 say "model: $model"
 
 # Python environment for the reference checks (numpy + gguf), used by tests only.
-if [ $with_tests -eq 1 ] && [ -f "$root/tests/reference/requirements.txt" ]; then
+if [ $with_tests -eq 1 ] && [ -f "$root/tests/model/reference/requirements.txt" ]; then
   venv="$cache/venv"
   stamp="$venv/.requirements"
-  if ! cmp -s "$root/tests/reference/requirements.txt" "$stamp" 2>/dev/null; then
+  if ! cmp -s "$root/tests/model/reference/requirements.txt" "$stamp" 2>/dev/null; then
     say "preparing the Python test environment in $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet -r "$root/tests/reference/requirements.txt"
-    cp "$root/tests/reference/requirements.txt" "$stamp"
+    "$venv/bin/pip" install --quiet -r "$root/tests/model/reference/requirements.txt"
+    cp "$root/tests/model/reference/requirements.txt" "$stamp"
   fi
 fi

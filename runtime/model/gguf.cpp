@@ -14,6 +14,8 @@
 #include <limits>
 #include <utility>
 
+#include "arch/f16.h"
+
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the GGUF reader assumes a little-endian host"
 #endif
@@ -50,31 +52,6 @@ std::string show(std::string_view s) {
   }
   if (s.size() > 80) out += "...";
   return out;
-}
-
-struct TypeInfo {
-  const char* name;
-  int64_t blck;
-  size_t size;
-};
-
-// Block sizes and bytes per block, from ggml-common.h.
-const TypeInfo kTypes[GGML_TYPE_COUNT] = {
-    {"f32", 1, 4},        {"f16", 1, 2},       {"q4_0", 32, 18},     {"q4_1", 32, 20},
-    {nullptr, 0, 0},      {nullptr, 0, 0},     {"q5_0", 32, 22},     {"q5_1", 32, 24},
-    {"q8_0", 32, 34},     {"q8_1", 32, 36},    {"q2_K", 256, 84},    {"q3_K", 256, 110},
-    {"q4_K", 256, 144},   {"q5_K", 256, 176},  {"q6_K", 256, 210},   {"q8_K", 256, 292},
-    {"iq2_xxs", 256, 66}, {"iq2_xs", 256, 74}, {"iq3_xxs", 256, 98}, {"iq1_s", 256, 50},
-    {"iq4_nl", 32, 18},   {"iq3_s", 256, 110}, {"iq2_s", 256, 82},   {"iq4_xs", 256, 136},
-    {"i8", 1, 1},         {"i16", 1, 2},       {"i32", 1, 4},        {"i64", 1, 8},
-    {"f64", 1, 8},        {"iq1_m", 256, 56},  {"bf16", 1, 2},       {nullptr, 0, 0},
-    {nullptr, 0, 0},      {nullptr, 0, 0},     {"tq1_0", 256, 54},   {"tq2_0", 256, 66},
-    {nullptr, 0, 0},      {nullptr, 0, 0},     {nullptr, 0, 0},      {"mxfp4", 32, 17},
-};
-
-const TypeInfo* type_info(int t) {
-  if (t < 0 || t >= GGML_TYPE_COUNT || kTypes[t].size == 0) return nullptr;
-  return &kTypes[t];
 }
 
 // Bytes of one scalar metadata value; 0 for STRING and ARRAY (variable) and unknown types.
@@ -116,6 +93,92 @@ T load(const uint8_t* p) {
   T v;
   memcpy(&v, p, sizeof v);
   return v;
+}
+
+// One block to floats, per type (the dequantization reference the tests check against an
+// independent decoder).
+void f32_block(const uint8_t* s, float* y) {
+  *y = load<float>(s);
+}
+void f16_block(const uint8_t* s, float* y) {
+  *y = f16_to_f32(load<uint16_t>(s));
+}
+void bf16_block(const uint8_t* s, float* y) {
+  *y = gguf_bf16_to_f32(load<uint16_t>(s));
+}
+// Q8_0: f16 d, int8 q[32]; x = d * q.
+void q8_0_block(const uint8_t* s, float* y) {
+  const float d = f16_to_f32(load<uint16_t>(s));
+  for (int j = 0; j < 32; j++) y[j] = d * static_cast<int8_t>(s[2 + j]);
+}
+// Q4_0: f16 d, 16 bytes; low nibbles are x[0..15], high nibbles x[16..31]; x = d * (q - 8).
+void q4_0_block(const uint8_t* s, float* y) {
+  const float d = f16_to_f32(load<uint16_t>(s));
+  for (int j = 0; j < 16; j++) {
+    y[j] = d * ((s[2 + j] & 0x0f) - 8);
+    y[j + 16] = d * ((s[2 + j] >> 4) - 8);
+  }
+}
+// Q4_1: f16 d, f16 m, 16 bytes (nibbles as Q4_0); x = d * q + m.
+void q4_1_block(const uint8_t* s, float* y) {
+  const float d = f16_to_f32(load<uint16_t>(s));
+  const float m = f16_to_f32(load<uint16_t>(s + 2));
+  for (int j = 0; j < 16; j++) {
+    y[j] = d * (s[4 + j] & 0x0f) + m;
+    y[j + 16] = d * (s[4 + j] >> 4) + m;
+  }
+}
+
+constexpr GgmlBlock32 kNotQ32{0, 0, 0, 0};
+
+// Block sizes and bytes per block from ggml-common.h, indexed by type; a null name is a
+// type removed from ggml.
+const GgmlTypeInfo kTypes[GGML_TYPE_COUNT] = {
+    {"f32", 1, 4, f32_block, kNotQ32},
+    {"f16", 1, 2, f16_block, kNotQ32},
+    {"q4_0", 32, 18, q4_0_block, {2, 1, 8, 0}},
+    {"q4_1", 32, 20, q4_1_block, {4, 1, 0, 2}},
+    {nullptr, 0, 0, nullptr, kNotQ32},
+    {nullptr, 0, 0, nullptr, kNotQ32},
+    {"q5_0", 32, 22, nullptr, kNotQ32},
+    {"q5_1", 32, 24, nullptr, kNotQ32},
+    {"q8_0", 32, 34, q8_0_block, {2, 0, 0, 0}},
+    {"q8_1", 32, 36, nullptr, kNotQ32},
+    {"q2_K", 256, 84, nullptr, kNotQ32},
+    {"q3_K", 256, 110, nullptr, kNotQ32},
+    {"q4_K", 256, 144, nullptr, kNotQ32},
+    {"q5_K", 256, 176, nullptr, kNotQ32},
+    {"q6_K", 256, 210, nullptr, kNotQ32},
+    {"q8_K", 256, 292, nullptr, kNotQ32},
+    {"iq2_xxs", 256, 66, nullptr, kNotQ32},
+    {"iq2_xs", 256, 74, nullptr, kNotQ32},
+    {"iq3_xxs", 256, 98, nullptr, kNotQ32},
+    {"iq1_s", 256, 50, nullptr, kNotQ32},
+    {"iq4_nl", 32, 18, nullptr, kNotQ32},
+    {"iq3_s", 256, 110, nullptr, kNotQ32},
+    {"iq2_s", 256, 82, nullptr, kNotQ32},
+    {"iq4_xs", 256, 136, nullptr, kNotQ32},
+    {"i8", 1, 1, nullptr, kNotQ32},
+    {"i16", 1, 2, nullptr, kNotQ32},
+    {"i32", 1, 4, nullptr, kNotQ32},
+    {"i64", 1, 8, nullptr, kNotQ32},
+    {"f64", 1, 8, nullptr, kNotQ32},
+    {"iq1_m", 256, 56, nullptr, kNotQ32},
+    {"bf16", 1, 2, bf16_block, kNotQ32},
+    {nullptr, 0, 0, nullptr, kNotQ32},
+    {nullptr, 0, 0, nullptr, kNotQ32},
+    {nullptr, 0, 0, nullptr, kNotQ32},
+    {"tq1_0", 256, 54, nullptr, kNotQ32},
+    {"tq2_0", 256, 66, nullptr, kNotQ32},
+    {nullptr, 0, 0, nullptr, kNotQ32},
+    {nullptr, 0, 0, nullptr, kNotQ32},
+    {nullptr, 0, 0, nullptr, kNotQ32},
+    {"mxfp4", 32, 17, nullptr, kNotQ32},
+};
+
+const GgmlTypeInfo* type_info(int t) {
+  if (t < 0 || t >= GGML_TYPE_COUNT || kTypes[t].size == 0) return nullptr;
+  return &kTypes[t];
 }
 
 // Decodes one scalar of type t at p into the unsigned / signed / float slot it belongs to.
@@ -716,22 +779,22 @@ const char* gguf_type_name(uint32_t t) {
 }
 
 const char* ggml_type_name(int t) {
-  const TypeInfo* ti = type_info(t);
+  const GgmlTypeInfo* ti = type_info(t);
   return ti ? ti->name : "unknown";
 }
 
 int64_t ggml_blck_size(int t) {
-  const TypeInfo* ti = type_info(t);
+  const GgmlTypeInfo* ti = type_info(t);
   return ti ? ti->blck : 0;
 }
 
 size_t ggml_type_size(int t) {
-  const TypeInfo* ti = type_info(t);
+  const GgmlTypeInfo* ti = type_info(t);
   return ti ? ti->size : 0;
 }
 
 bool ggml_row_bytes(int t, int64_t n, uint64_t* out) {
-  const TypeInfo* ti = type_info(t);
+  const GgmlTypeInfo* ti = type_info(t);
   if (!ti || n < 0 || n % ti->blck != 0) return false;
   uint64_t blocks = static_cast<uint64_t>(n / ti->blck);
   if (blocks > std::numeric_limits<uint64_t>::max() / ti->size) return false;
@@ -740,48 +803,11 @@ bool ggml_row_bytes(int t, int64_t n, uint64_t* out) {
 }
 
 float gguf_f16_to_f32(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t mant = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0) {
-    // Zero or subnormal: mant * 2^-24 is exact in float.
-    float v = static_cast<float>(mant) * (1.0f / 16777216.0f);
-    return sign ? -v : v;
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);  // inf, or NaN with its payload
-  } else {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
+  return f16_to_f32(h);
 }
 
 uint16_t gguf_f32_to_f16(float f) {
-  uint32_t x;
-  memcpy(&x, &f, 4);
-  uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
-  uint32_t ax = x & 0x7fffffffu;
-  if (ax > 0x7f800000u) return sign | 0x7e00;   // NaN (quiet)
-  if (ax >= 0x477ff000u) return sign | 0x7c00;  // >= 65520 rounds to inf
-  uint32_t e = ax >> 23;
-  if (e < 113) {
-    // Half subnormal (or zero): q = round_even(value * 2^24) = round_even(m * 2^(e-126)).
-    uint32_t shift = 126 - e;
-    if (shift > 24) return sign;
-    uint32_t m = (ax & 0x7fffffu) | 0x800000u;
-    uint32_t q = m >> shift;
-    uint32_t rem = m & ((1u << shift) - 1);
-    uint32_t half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (q & 1))) q++;  // q == 0x400 is the smallest normal
-    return static_cast<uint16_t>(sign | q);
-  }
-  uint32_t mant = ax & 0x7fffffu;
-  uint32_t h = ((e - 112) << 10) | (mant >> 13);
-  uint32_t rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;  // a carry moves into the exponent
-  return static_cast<uint16_t>(sign | h);
+  return f32_to_f16(f);
 }
 
 float gguf_bf16_to_f32(uint16_t h) {
@@ -799,57 +825,22 @@ uint16_t gguf_f32_to_bf16(float f) {
   return static_cast<uint16_t>(x >> 16);
 }
 
+const GgmlTypeInfo* ggml_type_info(int t) {
+  return type_info(t);
+}
+
 bool gguf_can_dequantize(int t) {
-  return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16 || t == GGML_TYPE_Q8_0 ||
-         t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q4_1;
+  const GgmlTypeInfo* ti = type_info(t);
+  return ti && ti->to_float;
 }
 
 bool gguf_dequantize_row(int t, const void* src, float* dst, int64_t n) {
   if (!gguf_can_dequantize(t) || n < 0 || n % ggml_blck_size(t) != 0) return false;
   if (n > 0 && (!src || !dst)) return false;
+  const GgmlTypeInfo& ti = kTypes[t];
   const uint8_t* s = static_cast<const uint8_t*>(src);
-  switch (t) {
-    case GGML_TYPE_F32:
-      if (n > 0) memcpy(dst, s, static_cast<size_t>(n) * 4);
-      return true;
-    case GGML_TYPE_F16:
-      for (int64_t i = 0; i < n; i++) dst[i] = gguf_f16_to_f32(load<uint16_t>(s + 2 * i));
-      return true;
-    case GGML_TYPE_BF16:
-      for (int64_t i = 0; i < n; i++) dst[i] = gguf_bf16_to_f32(load<uint16_t>(s + 2 * i));
-      return true;
-    case GGML_TYPE_Q8_0:
-      // Block: f16 d, int8 q[32]; x = d * q.
-      for (int64_t b = 0; b < n / 32; b++, s += 34, dst += 32) {
-        float d = gguf_f16_to_f32(load<uint16_t>(s));
-        for (int j = 0; j < 32; j++) dst[j] = d * static_cast<int8_t>(s[2 + j]);
-      }
-      return true;
-    case GGML_TYPE_Q4_0:
-      // Block: f16 d, 16 bytes; low nibbles are x[0..15], high nibbles x[16..31];
-      // x = d * (q - 8).
-      for (int64_t b = 0; b < n / 32; b++, s += 18, dst += 32) {
-        float d = gguf_f16_to_f32(load<uint16_t>(s));
-        for (int j = 0; j < 16; j++) {
-          dst[j] = d * ((s[2 + j] & 0x0f) - 8);
-          dst[j + 16] = d * ((s[2 + j] >> 4) - 8);
-        }
-      }
-      return true;
-    case GGML_TYPE_Q4_1:
-      // Block: f16 d, f16 m, 16 bytes (nibbles as Q4_0); x = d * q + m.
-      for (int64_t b = 0; b < n / 32; b++, s += 20, dst += 32) {
-        float d = gguf_f16_to_f32(load<uint16_t>(s));
-        float m = gguf_f16_to_f32(load<uint16_t>(s + 2));
-        for (int j = 0; j < 16; j++) {
-          dst[j] = d * (s[4 + j] & 0x0f) + m;
-          dst[j + 16] = d * (s[4 + j] >> 4) + m;
-        }
-      }
-      return true;
-    default:
-      return false;
-  }
+  for (int64_t b = 0; b < n / ti.blck; b++) ti.to_float(s + b * ti.size, dst + b * ti.blck);
+  return true;
 }
 
 }  // namespace amskv

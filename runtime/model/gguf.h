@@ -159,6 +159,26 @@ bool gguf_get_arr(const GgufFile& f, const char* key, GgufType elem_type, const 
 bool gguf_arr_get_i64(const GgufArray& a, uint64_t i, int64_t* out);
 bool gguf_arr_get_f32(const GgufArray& a, uint64_t i, float* out);
 
+// The GGML type table: one row of named fields per tensor type, like ggml's type_traits.
+// Blocks of 32 values that the matrix products compute with as integers (Q8_0, Q4_0, Q4_1)
+// say where their parts sit: x = d * (q - zero) + m, d an f16 at byte 0, m an f16 at
+// `min_offset` (0: none), q at `q_offset` as int8 or as nibbles (element i in the low
+// nibble of byte i, element i + 16 in the high one).
+struct GgmlBlock32 {
+  int q_offset;  // 0: not such a type
+  int nibbles;
+  int zero;
+  int min_offset;
+};
+struct GgmlTypeInfo {
+  const char* name;
+  int64_t blck;                                        // elements per block
+  size_t size;                                         // bytes per block
+  void (*to_float)(const uint8_t* block, float* out);  // null: not dequantized here
+  GgmlBlock32 q32;
+};
+const GgmlTypeInfo* ggml_type_info(int ggml_type);  // null for unknown types
+
 // Type tables. Unknown types: name "unknown", block size and type size 0.
 const char* gguf_type_name(uint32_t gguf_type);
 const char* ggml_type_name(int ggml_type);

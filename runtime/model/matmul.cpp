@@ -3,64 +3,27 @@
 #include <cmath>
 #include <cstring>
 
-#include "arch/kernels.h"
+#include "arch/f16.h"
+#include "arch/matmul.h"
 
 namespace amskv {
 namespace {
 
-float bits_to_f32(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-uint32_t f32_to_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-// Exact half -> float, inline and without tables (Maratyszcza's FP16 library): normals are
-// rebiased by a multiply, subnormals come from a magic-number subtraction.
 inline float half(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
-  const uint32_t w = (uint32_t)h << 16, sign = w & 0x80000000u, two_w = w + w;
-  const float normal = bits_to_f32((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
-  const float subnormal = bits_to_f32((two_w >> 17) | (126u << 23)) - 0.5f;
-  return bits_to_f32(sign | (two_w < (1u << 27) ? f32_to_bits(subnormal) : f32_to_bits(normal)));
+  return f16_to_f32(h);
 }
 
-// Bytes of one block of 32 weights.
-int block_bytes(int type) {
-  switch (type) {
-    case GGML_TYPE_F32:
-      return 128;
-    case GGML_TYPE_F16:
-      return 64;
-    case GGML_TYPE_Q8_0:
-      return 34;  // f16 d, int8 q[32]
-    case GGML_TYPE_Q4_0:
-      return 18;  // f16 d, 4-bit q[32]
-    default:
-      return 20;  // Q4_1: f16 d, f16 m, 4-bit q[32]
-  }
-}
-
-// One quantized row as int16 values with a scale (and for Q4_1 an offset) per block:
-// w[i] = d[b] * q[i] (+ m[b]). Q4_0 stores q + 8.
-void unpack_row(const Kernels* kern, int type, const uint8_t* row, int nb, int16_t* q, float* d,
-                float* m) {
-  const int bb = block_bytes(type);
+// One quantized row as int16 values with a scale (and, with a minimum, an offset) per block:
+// w[i] = d[b] * q[i] (+ m[b]), laid out as the type table says (gguf.h GgmlBlock32).
+void unpack_row(const MatmulKernels* kern, const GgmlTypeInfo& t, const uint8_t* row, int nb,
+                int16_t* q, float* d, float* m) {
+  const int bb = (int)t.size;
   for (int b = 0; b < nb; ++b) d[b] = half(row + (size_t)b * bb);
-  if (type == GGML_TYPE_Q4_1)
-    for (int b = 0; b < nb; ++b) m[b] = half(row + (size_t)b * bb + 2);
-  if (type == GGML_TYPE_Q8_0)
-    kern->unpack_i16(row, bb, 2, nb, 0, 0, q);
-  else if (type == GGML_TYPE_Q4_0)
-    kern->unpack_i16(row, bb, 2, nb, 1, 8, q);
-  else
-    kern->unpack_i16(row, bb, 4, nb, 1, 0, q);
+  if (t.q32.min_offset)
+    for (int b = 0; b < nb; ++b) m[b] = half(row + (size_t)b * bb + t.q32.min_offset);
+  kern->unpack_i16(row, bb, t.q32.q_offset, nb, t.q32.nibbles, t.q32.zero, q);
 }
 
 // Rows [r0, r1) of one output for every token.
@@ -68,7 +31,7 @@ struct Rows {
   const GgufTensor* w;
   const float* x;
   const MatmulScratch* xq;
-  const Kernels* kern;
+  const MatmulKernels* kern;
   int n_tok;
   float* y;
   int r0, r1;
@@ -79,9 +42,10 @@ void rows_quantized(const Rows& j) {
   const size_t n = (size_t)j.w->n_rows;
   alignas(64) int16_t q[kMatmulMaxRow];
   float d[kMatmulMaxRow / 32], m[kMatmulMaxRow / 32];
-  const bool offsets = j.w->type == GGML_TYPE_Q4_1;
+  const GgmlTypeInfo& type = *ggml_type_info(j.w->type);
+  const bool offsets = type.q32.min_offset != 0;
   for (int r = j.r0; r < j.r1; ++r) {
-    unpack_row(j.kern, j.w->type, j.w->data + (size_t)r * j.w->row_bytes, nb, q, d, m);
+    unpack_row(j.kern, type, j.w->data + (size_t)r * j.w->row_bytes, nb, q, d, m);
     for (int t = 0; t < j.n_tok; ++t) {  // the unpacked row stays in L1 across the tokens
       const float* xd = j.xq->d.data() + (size_t)t * nb;
       float y = j.kern->dot_i16(q, d, j.xq->q.data() + (size_t)t * k, xd, nb);
@@ -140,8 +104,9 @@ constexpr int kRowsPerTask = 16;  // enough to amortise the call, small enough t
 }  // namespace
 
 bool matmul_supported(int type, int64_t row_len) {
-  const bool known = type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_Q8_0 ||
-                     type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_1;
+  const GgmlTypeInfo* t = ggml_type_info(type);
+  const bool known =
+      type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || (t && t->q32.q_offset && t->blck == 32);
   return known && row_len > 0 && row_len % 32 == 0 && row_len <= kMatmulMaxRow;
 }
 
@@ -159,7 +124,7 @@ void matmul(const MatmulOut* outs, int n_outs, const float* x, int n_tok, Matmul
   for (int o = 0; o < n_outs; ++o)
     quantized |= outs[o].w->type != GGML_TYPE_F32 && outs[o].w->type != GGML_TYPE_F16;
   if (quantized) quantize_q16(x, n_tok * (k / 32), xq);
-  const Kernels* kern = active_kernels();
+  const MatmulKernels* kern = matmul_kernels();
   // Tasks of kRowsPerTask rows, numbered across the outputs; a task never spans two.
   int first_task[9] = {0};
   for (int o = 0; o < n_outs; ++o)

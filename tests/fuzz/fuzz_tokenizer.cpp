@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "runtime/model/tokenizer.h"
-#include "tests/tiny_tokenizer.h"
+#include "tests/model/tiny_tokenizer.h"
 
 using namespace amskv;
 

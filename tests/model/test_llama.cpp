@@ -17,11 +17,11 @@
 
 #include <unistd.h>
 
-#include "runtime/model/gguf_write.h"
+#include "tests/model/gguf_write.h"
 #include "runtime/model/llama.h"
 #include "runtime/model/sampler.h"
 
-#include "tests/tiny_tokenizer.h"
+#include "tests/model/tiny_tokenizer.h"
 #include "tools/alloc_count.h"
 
 namespace {

@@ -10,6 +10,7 @@
 #include "arch/f16.h"
 #include "arch/kernels.h"
 #include "arch/rope.h"
+#include "tests/arch/shifted.h"
 
 namespace amskv {
 namespace {
@@ -41,18 +42,6 @@ class Kernels : public ::testing::TestWithParam<Isa> {
     std::vector<float> v(n);
     for (auto& x : v) x = u(rng_);
     return v;
-  }
-};
-
-// A copy of `src` placed `offset` elements into a fresh buffer: a pointer misaligned by
-// offset * sizeof(T) bytes.
-template <typename T>
-struct Shifted {
-  std::vector<T> buf;
-  T* p;
-  Shifted(const std::vector<T>& src, int offset) : buf(src.size() + offset + 1) {
-    p = buf.data() + offset;
-    std::memcpy(p, src.data(), src.size() * sizeof(T));
   }
 };
 
@@ -264,58 +253,6 @@ TEST_P(Kernels, GatherRowsMovesKeptRowsToTheFront) {
         ASSERT_EQ(0, std::memcmp(want.data() + i * row, base.data() + idx[i] * row, row));
       k_->gather_rows(base.data(), row, idx.data(), (int)idx.size());
       ASSERT_EQ(base, want);
-    }
-}
-
-TEST_P(Kernels, BlockedInt16DotMatchesReference) {
-  // Weights as the model runner unpacks them (4-bit and int8 ranges) against 16-bit
-  // activations at full scale: the worst case for the exact integer block sums.
-  for (int w_max : {8, 15, 127})
-    for (int nb : {1, 2, 3, 7, 18, 48, 49}) {
-      std::uniform_int_distribution<int> uw(-w_max, w_max), ux(-32767, 32767);
-      std::vector<int16_t> w(nb * 32), x(nb * 32);
-      for (auto& v : w) v = (int16_t)uw(rng_);
-      for (auto& v : x) v = (int16_t)ux(rng_);
-      x[0] = 32767;
-      w[0] = (int16_t)w_max;
-      const std::vector<float> ws = random(nb, 0.01f), xs = random(nb, 1e-4f);
-      const Shifted<int16_t> w1(w, 1), x3(x, 3);  // misaligned by 2 and 6 bytes
-      double scale = 0;                           // sum of absolute products: the error scale
-      for (int b = 0; b < nb; ++b)
-        for (int i = 0; i < 32; ++i)
-          scale += std::fabs((double)ws[b] * xs[b] * w[b * 32 + i] * x[b * 32 + i]);
-      const float want = ref_->dot_i16(w.data(), ws.data(), x.data(), xs.data(), nb);
-      const float got = k_->dot_i16(w1.p, ws.data(), x3.p, xs.data(), nb);
-      double exact = 0;
-      for (int b = 0; b < nb; ++b) {
-        int64_t s = 0;
-        for (int i = 0; i < 32; ++i) s += (int64_t)w[b * 32 + i] * x[b * 32 + i];
-        exact += (double)ws[b] * xs[b] * (double)s;
-      }
-      ASSERT_NEAR(want, exact, kDotTolF32 * scale) << "reference, nb " << nb;
-      ASSERT_NEAR(got, want, kDotTolF32 * scale) << "nb " << nb << " w_max " << w_max;
-    }
-}
-
-TEST_P(Kernels, UnpackInt16MatchesReference) {
-  // Q8_0 (34-byte blocks, values at 2), Q4_0 (18, at 2, zero 8), Q4_1 (20, at 4, zero 0),
-  // every byte value, a misaligned source.
-  struct Layout {
-    int block_bytes, offset, nibbles, zero;
-  };
-  for (Layout l : {Layout{34, 2, 0, 0}, Layout{18, 2, 1, 8}, Layout{20, 4, 1, 0}})
-    for (int nb : {1, 2, 5, 18, 48}) {
-      std::vector<uint8_t> src(nb * l.block_bytes + 1);
-      for (size_t i = 0; i < src.size(); ++i) src[i] = (uint8_t)(i * 97 + 13 + nb);
-      std::vector<int16_t> want(nb * 32), got(nb * 32 + 1);
-      ref_->unpack_i16(src.data() + 1, l.block_bytes, l.offset, nb, l.nibbles, l.zero, want.data());
-      k_->unpack_i16(src.data() + 1, l.block_bytes, l.offset, nb, l.nibbles, l.zero,
-                     got.data() + 1);
-      for (int i = 0; i < nb * 32; ++i)
-        ASSERT_EQ(got[i + 1], want[i]) << "block bytes " << l.block_bytes << " element " << i;
-      // The reference itself: element 17 of block 0 is the high nibble of byte 1.
-      const uint8_t b1 = src[1 + l.offset + 1];
-      ASSERT_EQ(want[17], l.nibbles ? (b1 >> 4) - l.zero : (int8_t)src[1 + l.offset + 17]);
     }
 }
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "runtime/model/gguf.h"
-#include "runtime/model/gguf_write.h"
+#include "tests/model/gguf_write.h"
 
 namespace amskv {
 namespace {

@@ -1,4 +1,4 @@
-#include "runtime/model/gguf_write.h"
+#include "tests/model/gguf_write.h"
 
 #include <cmath>
 #include <cstdio>
