@@ -142,6 +142,11 @@ void policy_init(PolicyState* ps, const Policy& p, const Geometry& g, const Aren
   if (policy_evicts(p)) s.ch_window = ch++;
   if (p.kind == PolicyKind::kAms && p.ams.use_credit) s.ch_credit = ch++;
   for (int i = 0; i < kScorerChannels; ++i) s.ch_scorer[i] = ch + i;
+  if (s.scorer && s.scorer->needs) {
+    ScorerNeeds sn{};
+    s.scorer->needs(p, g, layout.capacity, &sn);
+    s.scorer_window = sn.window;
+  }
   s.head_state = (float*)(base + layout.head_state);
   s.head_floats = layout.head_floats;
   s.layout = &layout;
@@ -161,6 +166,8 @@ void policy_observe(const PolicyState& ps, const KvCache& kv, int layer, LayerSt
   if (ps.ch_window < 0) return;
   if (in_window(kv, n_keys, ps.p.window))
     add_rows(rows, ps.group, ld, n_keys, kv_f32(kv, ps.ch_window, layer, h));
+  if (ps.scorer_window && in_window(kv, n_keys, ps.scorer_window))
+    add_rows(rows, ps.group, ld, n_keys, kv_f32(kv, ps.ch_scorer[0], layer, h));
   if (ps.scorer && ps.scorer->observe)
     ps.scorer->observe(scorer_ctx(ps, kv, layer, l), h, n_keys, rows, ld, q, pos);
 }
@@ -170,6 +177,7 @@ void policy_step(const PolicyState& ps, const KvCache& kv, int layer, LayerState
   l.policy.steps++;
   if (ps.ch_window < 0) return;
   if (in_window(kv, n_keys, ps.p.window)) l.policy.window_queries++;
+  if (ps.scorer_window && in_window(kv, n_keys, ps.scorer_window)) l.policy.count[0]++;
   if (ps.scorer && ps.scorer->step) ps.scorer->step(scorer_ctx(ps, kv, layer, l), n_keys, pos);
 }
 
@@ -233,6 +241,8 @@ void policy_event(PolicyState& ps, const KvCache& kv, int layer, LayerState& l) 
   // The windows start again; the credit of tokens still to come starts at zero.
   for (int h = 0; h < n_kv; ++h) {
     std::memset(kv_f32(kv, ps.ch_window, layer, h), 0, (size_t)kv.capacity * 4);
+    if (ps.scorer_window)
+      std::memset(kv_f32(kv, ps.ch_scorer[0], layer, h), 0, (size_t)kv.capacity * 4);
     if (ps.ch_credit >= 0)
       std::memset(kv_f32(kv, ps.ch_credit, layer, h) + keep, 0, (size_t)(kv.capacity - keep) * 4);
     ps.wipe_segments += segments[h];
@@ -240,6 +250,7 @@ void policy_event(PolicyState& ps, const KvCache& kv, int layer, LayerState& l) 
   }
   if (ps.scorer && ps.scorer->reset) ps.scorer->reset(c, keep);
   l.policy.window_queries = 0;
+  if (ps.scorer_window) l.policy.count[0] = 0;
   l.cells.n_tokens = keep;
   ps.events++;
   ps.tokens_evicted += (uint64_t)(T - keep);

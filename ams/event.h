@@ -32,6 +32,7 @@ struct PolicyState {
   int ch_window;         // channel of the AMS evidence window; -1 for full
   int ch_credit;         // channel of the AMS credit; -1 without
   int ch_scorer[kScorerChannels];
+  int scorer_window;  // ScorerNeeds::window of the scorer (0: none)
   float* head_state;  // [n_layers][n_q_heads][head_floats]
   size_t head_floats;
   const ArenaLayout* layout;  // the thread slots' spans

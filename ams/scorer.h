@@ -3,10 +3,11 @@
 // (ams/event.cpp) select with any of them.
 //
 // Adding a scorer: write ams/scorer_<name>.cpp defining `const Scorer kScorer_<name>` and add
-// X(<name>) to AMSKV_SCORERS below. Its entry says what it needs of the block (`needs`), what
-// it records while a layer attends (`store`, `observe`, `step`), how it scores at an event
-// (`score`) and what it clears after the event compacted the layer (`reset`). Every hook but
-// `score` may be null. docs/scorers.md describes each scorer.
+// X(<name>) to AMSKV_SCORERS below. Its entry says what it needs of the block (`needs`:
+// per-token channels, per-head state, event scratch, and an attention window the driver
+// gathers for it), what else it records while a layer attends (`store`, `observe`, `step`),
+// how it scores at an event (`score`) and what it clears after the event compacted the layer
+// (`reset`). Every hook but `score` may be null. docs/scorers.md describes each scorer.
 #pragma once
 
 #include <cstddef>
@@ -30,7 +31,8 @@ struct Policy;
   X(keydiff)             \
   X(knorm)               \
   X(random)              \
-  X(streaming)
+  X(streaming)           \
+  /* one line per scorer, above this one */
 
 constexpr int kScorerChannels = 2;  // per-token channels a scorer may keep
 constexpr int kScorerScratch = 3;   // per-thread event scratch spans it may ask for
@@ -38,6 +40,10 @@ constexpr int kScorerCounters = 4;  // per-layer int32 counters it may keep
 
 // What a scorer needs of the block, for one policy, geometry and capacity.
 struct ScorerNeeds {
+  // > 0: the scorer reads the attention of the last `window` queries before an event. The
+  // driver sums their rows (group summed) into channel 0 and counts them in counter 0, and
+  // clears both after the event; the scorer only scores.
+  int window;
   int channels;                    // per-token 4-byte values per (layer, KV head) slot
   bool moves[kScorerChannels];     // true: travels with its token at compaction
   size_t head_floats;              // floats per (layer, query head)
@@ -97,6 +103,11 @@ int scorer_find(const char* name, size_t len);
 inline bool in_window(const KvCache& kv, int n_keys, int w) {
   return n_keys > kv.capacity - w;
 }
+
+// Helpers for scorers that read the keys: needs_keys asks for scratch span 0 to hold one
+// head's keys as f32, load_keys fills it with the n held keys of head h and returns it.
+void needs_keys(const Policy& p, const Geometry& g, int capacity, ScorerNeeds* out);
+const float* load_keys(const ScorerCtx& c, int h, int n, char* const* scratch);
 
 // acc[j] += sum over the G rows (stride ld) of row[j], j < n.
 inline void add_rows(const float* rows, int G, int ld, int n, float* acc) {

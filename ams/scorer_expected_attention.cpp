@@ -135,8 +135,8 @@ namespace {
 // keys [cap][d] and value norms [cap] as f32, and the score's own scratch.
 void needs(const Policy& p, const Geometry& g, int capacity, ScorerNeeds* out) {
   const size_t d = (size_t)g.head_dim;
+  needs_keys(p, g, capacity, out);
   out->head_floats = d + (p.ea_diag ? d : d * d);
-  out->scratch[0] = (size_t)capacity * d * 4;
   out->scratch[1] = (size_t)capacity * 4;
   out->scratch[2] = expected_attention_scratch_floats(capacity, g.head_dim) * 4;
 }
@@ -170,10 +170,9 @@ void step(const ScorerCtx& c, int n_keys, int32_t pos) {
 
 void score(const ScorerCtx& c, int h, int T, char* const* scratch, float* out) {
   const int d = c.kv.g.head_dim, G = c.group;
-  float* keys = (float*)scratch[0];
+  const float* keys = load_keys(c, h, T, scratch);
   float* vnorm = (float*)scratch[1];
   float* ws = (float*)scratch[2];
-  kv_load_keys(c.kv, c.layer, h, 0, T, keys);
   for (int j = 0; j < T; ++j) {
     kv_load_values(c.kv, c.layer, h, j, 1, ws);  // one value row at a time
     double n2 = 0;
@@ -209,13 +208,8 @@ void reset(const ScorerCtx& c, int) {
 
 }  // namespace
 
-const Scorer kScorer_expected_attention = {
-    {"expected_attention", "attention a future query is expected to pay, times |v|", "queries", 0},
-    needs,
-    nullptr,
-    observe,
-    step,
-    score,
-    reset};
+constexpr amskv_scorer_info kInfo = {
+    "expected_attention", "attention a future query is expected to pay, times |v|", "queries", 0};
+const Scorer kScorer_expected_attention = {kInfo, needs, nullptr, observe, step, score, reset};
 
 }  // namespace amskv

@@ -41,13 +41,8 @@ void score(const ScorerCtx& c, int h, int T, char* const* scratch, float* out) {
 
 }  // namespace
 
-const Scorer kScorer_h2o = {
-    {"h2o", "attention received since arrival, per query that could see it", "attention", 0},
-    needs,
-    store,
-    observe,
-    nullptr,
-    score,
-    nullptr};
+constexpr amskv_scorer_info kInfo = {
+    "h2o", "attention received since arrival, per query that could see it", "attention", 0};
+const Scorer kScorer_h2o = {kInfo, needs, store, observe, nullptr, score, nullptr};
 
 }  // namespace amskv

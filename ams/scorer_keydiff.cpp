@@ -31,25 +31,14 @@ void keydiff_scores(const float* keys, int T, int d, float* out) {
 
 namespace {
 
-// Scratch 0: the head's keys as f32 [capacity][head_dim].
-void needs(const Policy&, const Geometry& g, int capacity, ScorerNeeds* out) {
-  out->scratch[0] = (size_t)capacity * g.head_dim * 4;
-}
-
 void score(const ScorerCtx& c, int h, int T, char* const* scratch, float* out) {
-  float* keys = (float*)scratch[0];
-  kv_load_keys(c.kv, c.layer, h, 0, T, keys);
-  keydiff_scores(keys, T, c.kv.g.head_dim, out);
+  keydiff_scores(load_keys(c, h, T, scratch), T, c.kv.g.head_dim, out);
 }
 
 }  // namespace
 
-const Scorer kScorer_keydiff = {{"keydiff", "how unlike the mean key the key is (-cos)", "keys", 0},
-                                needs,
-                                nullptr,
-                                nullptr,
-                                nullptr,
-                                score,
-                                nullptr};
+constexpr amskv_scorer_info kInfo = {"keydiff", "how unlike the mean key the key is (-cos)", "keys",
+                                     0};
+const Scorer kScorer_keydiff = {kInfo, needs_keys, nullptr, nullptr, nullptr, score, nullptr};
 
 }  // namespace amskv

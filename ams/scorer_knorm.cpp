@@ -18,20 +18,13 @@ void knorm_scores(const float* keys, int T, int d, float* out) {
 
 namespace {
 
-// Scratch 0: the head's keys as f32 [capacity][head_dim].
-void needs(const Policy&, const Geometry& g, int capacity, ScorerNeeds* out) {
-  out->scratch[0] = (size_t)capacity * g.head_dim * 4;
-}
-
 void score(const ScorerCtx& c, int h, int T, char* const* scratch, float* out) {
-  float* keys = (float*)scratch[0];
-  kv_load_keys(c.kv, c.layer, h, 0, T, keys);
-  knorm_scores(keys, T, c.kv.g.head_dim, out);
+  knorm_scores(load_keys(c, h, T, scratch), T, c.kv.g.head_dim, out);
 }
 
 }  // namespace
 
-const Scorer kScorer_knorm = {
-    {"knorm", "minus the key's norm", "keys", 0}, needs, nullptr, nullptr, nullptr, score, nullptr};
+constexpr amskv_scorer_info kInfo = {"knorm", "minus the key's norm", "keys", 0};
+const Scorer kScorer_knorm = {kInfo, needs_keys, nullptr, nullptr, nullptr, score, nullptr};
 
 }  // namespace amskv

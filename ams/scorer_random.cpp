@@ -31,12 +31,7 @@ void score(const ScorerCtx& c, int h, int T, char* const*, float* out) {
 
 }  // namespace
 
-const Scorer kScorer_random = {{"random", "a seeded uniform draw: the floor", "none", 1},
-                               nullptr,
-                               nullptr,
-                               nullptr,
-                               nullptr,
-                               score,
-                               nullptr};
+constexpr amskv_scorer_info kInfo = {"random", "a seeded uniform draw: the floor", "none", 1};
+const Scorer kScorer_random = {kInfo, nullptr, nullptr, nullptr, nullptr, score, nullptr};
 
 }  // namespace amskv

@@ -1,8 +1,6 @@
 // snapkv: the attention of the last snap_window queries, averaged over them and the group,
 // box-filtered with width 5; the window itself gets the row maximum (AMS step 1 over its own
 // window).
-#include <cstring>
-
 #include "ams/ams_select.h"
 #include "ams/policy.h"
 #include "ams/scorer.h"
@@ -10,20 +8,11 @@
 namespace amskv {
 namespace {
 
-// Channel 0: attention rows of the window queries, summed over the group (cleared at the
-// event). Counter 0: queries in the window.
-void needs(const Policy&, const Geometry&, int, ScorerNeeds* out) {
+// Channel 0: the attention of the last snap_window queries (group summed), counter 0 how
+// many queries it sums.
+void needs(const Policy& p, const Geometry&, int, ScorerNeeds* out) {
+  out->window = p.snap_window;
   out->channels = 1;
-}
-
-void observe(const ScorerCtx& c, int h, int n_keys, const float* rows, int ld, const float*,
-             int32_t) {
-  if (in_window(c.kv, n_keys, c.p.snap_window))
-    add_rows(rows, c.group, ld, n_keys, kv_f32(c.kv, c.ch[0], c.layer, h));
-}
-
-void step(const ScorerCtx& c, int n_keys, int32_t) {
-  if (in_window(c.kv, n_keys, c.p.snap_window)) c.counts.count[0]++;
 }
 
 void score(const ScorerCtx& c, int h, int T, char* const*, float* out) {
@@ -31,21 +20,10 @@ void score(const ScorerCtx& c, int h, int T, char* const*, float* out) {
   window_scores(kv_f32(c.kv, c.ch[0], c.layer, h), T, w, (float)(w > 0 ? w : 1) * c.group, out);
 }
 
-void reset(const ScorerCtx& c, int) {
-  for (int h = 0; h < c.kv.g.n_kv_heads; ++h)
-    std::memset(kv_f32(c.kv, c.ch[0], c.layer, h), 0, (size_t)c.kv.capacity * 4);
-  c.counts.count[0] = 0;
-}
-
 }  // namespace
 
-const Scorer kScorer_snapkv = {
-    {"snapkv", "attention of the last snap_window queries, box-filtered", "attention", 0},
-    needs,
-    nullptr,
-    observe,
-    step,
-    score,
-    reset};
+constexpr amskv_scorer_info kInfo = {
+    "snapkv", "attention of the last snap_window queries, box-filtered", "attention", 0};
+const Scorer kScorer_snapkv = {kInfo, needs, nullptr, nullptr, nullptr, score, nullptr};
 
 }  // namespace amskv

@@ -18,12 +18,8 @@ void score(const ScorerCtx& c, int, int T, char* const*, float* out) {
 
 }  // namespace
 
-const Scorer kScorer_streaming = {{"streaming", "the first n_sink tokens, then recency", "none", 1},
-                                  nullptr,
-                                  nullptr,
-                                  nullptr,
-                                  nullptr,
-                                  score,
-                                  nullptr};
+constexpr amskv_scorer_info kInfo = {"streaming", "the first n_sink tokens, then recency", "none",
+                                     1};
+const Scorer kScorer_streaming = {kInfo, nullptr, nullptr, nullptr, nullptr, score, nullptr};
 
 }  // namespace amskv

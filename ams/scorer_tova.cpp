@@ -20,20 +20,11 @@ void tova_scores(const float* latest_sum, int T, float divisor, float* out) {
 
 namespace {
 
-// Channel 0: the latest query's attention rows, summed over the group, in the step before
-// an event (window evidence: cleared at the event). Counter 0: queries in that window.
+// A window of one query: channel 0 holds the latest query's attention (group summed),
+// counter 0 how many queries it sums.
 void needs(const Policy&, const Geometry&, int, ScorerNeeds* out) {
+  out->window = 1;
   out->channels = 1;
-}
-
-void observe(const ScorerCtx& c, int h, int n_keys, const float* rows, int ld, const float*,
-             int32_t) {
-  if (in_window(c.kv, n_keys, 1))
-    add_rows(rows, c.group, ld, n_keys, kv_f32(c.kv, c.ch[0], c.layer, h));
-}
-
-void step(const ScorerCtx& c, int n_keys, int32_t) {
-  if (in_window(c.kv, n_keys, 1)) c.counts.count[0]++;
 }
 
 void score(const ScorerCtx& c, int, int T, char* const*, float* out) {
@@ -46,21 +37,10 @@ void score(const ScorerCtx& c, int, int T, char* const*, float* out) {
   tova_scores(out, T, (float)c.kv.g.n_q_heads * rows, out);
 }
 
-void reset(const ScorerCtx& c, int) {
-  for (int h = 0; h < c.kv.g.n_kv_heads; ++h)
-    std::memset(kv_f32(c.kv, c.ch[0], c.layer, h), 0, (size_t)c.kv.capacity * 4);
-  c.counts.count[0] = 0;
-}
-
 }  // namespace
 
-const Scorer kScorer_tova = {
-    {"tova", "attention of the latest query, mean over the layer's query heads", "attention", 0},
-    needs,
-    nullptr,
-    observe,
-    step,
-    score,
-    reset};
+constexpr amskv_scorer_info kInfo = {
+    "tova", "attention of the latest query, mean over the layer's query heads", "attention", 0};
+const Scorer kScorer_tova = {kInfo, needs, nullptr, nullptr, nullptr, score, nullptr};
 
 }  // namespace amskv

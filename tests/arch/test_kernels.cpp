@@ -10,7 +10,7 @@
 #include "arch/f16.h"
 #include "arch/kernels.h"
 #include "arch/rope.h"
-#include "tests/arch/shifted.h"
+#include "tests/arch/isa_test.h"
 
 namespace amskv {
 namespace {
@@ -25,25 +25,7 @@ const int kCounts[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 1
 const int kGroups[] = {1, 3, 4};
 const float kMagnitudes[] = {1e-3f, 1.f, 300.f};
 
-class Kernels : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (!isa_supported(GetParam()))
-      GTEST_SKIP() << "ISA " << isa_name(GetParam()) << " not available on this CPU/build";
-    k_ = kernels_for(GetParam());
-    ref_ = &kKernelsRef;
-  }
-  const amskv::Kernels* k_ = nullptr;
-  const amskv::Kernels* ref_ = nullptr;
-  std::mt19937 rng_{1234};
-
-  std::vector<float> random(size_t n, float mag) {
-    std::uniform_real_distribution<float> u(-mag, mag);
-    std::vector<float> v(n);
-    for (auto& x : v) x = u(rng_);
-    return v;
-  }
-};
+class Kernels : public IsaTest<amskv::Kernels, kernels_for, &kKernelsRef> {};
 
 // Stores rows [n][d] of x in `dtype` as the session does; returns the dequantised values.
 struct Stored {
@@ -256,9 +238,7 @@ TEST_P(Kernels, GatherRowsMovesKeptRowsToTheFront) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, Kernels,
-                         ::testing::Values(Isa::kRef, Isa::kAvx2, Isa::kAvx512, Isa::kNeon),
-                         [](const auto& info) { return std::string(isa_name(info.param)); });
+AMSKV_ALL_ISAS(Kernels);
 
 TEST(F16, EveryHalfRoundTripsAndRoundingIsToNearestEven) {
   for (uint32_t h = 0; h < 65536; ++h) {

@@ -9,32 +9,14 @@
 #include <vector>
 
 #include "arch/matmul.h"
-#include "tests/arch/shifted.h"
+#include "tests/arch/isa_test.h"
 
 namespace amskv {
 namespace {
 
 constexpr float kDotTolF32 = 2e-6f;  // reassociation of a float sum, relative to sum |w x|
 
-class MatmulKernels : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (!isa_supported(GetParam()))
-      GTEST_SKIP() << "ISA " << isa_name(GetParam()) << " not available on this CPU/build";
-    k_ = matmul_kernels_for(GetParam());
-    ref_ = &kMatmulRef;
-  }
-  const amskv::MatmulKernels* k_ = nullptr;
-  const amskv::MatmulKernels* ref_ = nullptr;
-  std::mt19937 rng_{1234};
-
-  std::vector<float> random(size_t n, float mag) {
-    std::uniform_real_distribution<float> u(-mag, mag);
-    std::vector<float> v(n);
-    for (auto& x : v) x = u(rng_);
-    return v;
-  }
-};
+class MatmulKernels : public IsaTest<amskv::MatmulKernels, matmul_kernels_for, &kMatmulRef> {};
 
 TEST_P(MatmulKernels, BlockedInt16DotMatchesReference) {
   // Weights as the model runner unpacks them (4-bit and int8 ranges) against 16-bit
@@ -88,11 +70,9 @@ TEST_P(MatmulKernels, UnpackInt16MatchesReference) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, MatmulKernels,
-                         ::testing::Values(Isa::kRef, Isa::kAvx2, Isa::kAvx512, Isa::kNeon),
-                         [](const auto& info) { return std::string(isa_name(info.param)); });
+AMSKV_ALL_ISAS(MatmulKernels);
 
-TEST(MatmulKernels, TheActiveVariantFollowsTheSessionKernels) {
+TEST(MatmulDispatch, TheActiveVariantFollowsTheSessionKernels) {
   ASSERT_NE(matmul_kernels(), nullptr);
   EXPECT_STREQ(matmul_kernels()->name, active_kernels()->name);
 }
