@@ -20,8 +20,8 @@ const amskv_scorer_info kScorerInfo[] = {
     {"expected_attention", "attention a future query is expected to pay, times |v|", "queries", 0},
     {"keydiff", "how unlike the mean key the key is (-cos)", "keys", 0},
     {"knorm", "minus the key's norm", "keys", 0},
-    {"streaming", "the first n_sink tokens, then recency", "none", 1},
     {"random", "a seeded uniform draw: the floor", "none", 1},
+    {"streaming", "the first n_sink tokens, then recency", "none", 1},
 };
 constexpr int kScorerCount = (int)(sizeof kScorerInfo / sizeof *kScorerInfo);
 
@@ -222,7 +222,7 @@ bool policy_parse(const char* text, Policy* out, char* err) {
     format_error(err,
                  "unknown policy '%.*s' (available: full, streaming, a scorer for global "
                  "top-k, or ams:<scorer>; scorers: tova, h2o, snapkv, expected_attention, "
-                 "keydiff, knorm, streaming, random)",
+                 "keydiff, knorm, random, streaming)",
                  (int)name_len, text);
     return false;
   }

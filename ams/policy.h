@@ -21,8 +21,8 @@ enum class ScorerKind {
   kExpectedAttention,
   kKeyDiff,
   kKnorm,
-  kStreaming,
-  kRandom
+  kRandom,
+  kStreaming
 };
 
 struct Policy {
