@@ -12,8 +12,6 @@
 //   - every event keeps a strictly ascending set of the right size, and AMS quotas sum to it
 //   - a rejected call (bad layer, stale position, NaN) changes nothing
 // Each session has its own seed; a failure prints the command that replays it alone.
-#include "tools/stress.h"
-
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -29,7 +27,7 @@
 
 #include "amskv/amskv.h"
 #include "tools/alloc_count.h"
-#include "tools/cli.h"
+#include "tools/cli/common.h"
 
 namespace amskv {
 namespace {

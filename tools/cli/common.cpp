@@ -1,4 +1,4 @@
-#include "tools/cli.h"
+#include "tools/cli/common.h"
 
 #include <cerrno>
 #include <cmath>

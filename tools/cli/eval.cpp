@@ -10,7 +10,7 @@
 //           questions answered greedily by each cell: exact match per fact and per region
 //   cost    per cell, alone: prefill the context, then time decode steps (tokens/s)
 // Every cell also reports its compression events and region wipe-out rate (amskv_stats).
-#include "tools/eval.h"
+#include "tools/cli/eval.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "runtime/model/llama.h"
-#include "tools/cli.h"
+#include "tools/cli/common.h"
 #include "tools/json.h"
 #include "tools/svg.h"
 

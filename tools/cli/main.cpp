@@ -26,9 +26,13 @@
 
 #include "runtime/model/llama.h"
 #include "runtime/model/sampler.h"
-#include "tools/cli.h"
-#include "tools/eval.h"
-#include "tools/stress.h"
+#include "tools/cli/common.h"
+#include "tools/cli/eval.h"
+
+namespace amskv {
+int stress_main(int argc, char** argv);
+}
+
 
 using namespace amskv;
 

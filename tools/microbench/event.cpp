@@ -4,7 +4,7 @@
 // that need not. The figure that matters: (event - decode) / interval / decode, the event's
 // cost shared over the tokens between events, as a fraction of the decode step.
 //
-//   amskv_bench_event --benchmark_counters_tabular=true
+//   amskv_microbench_event --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
