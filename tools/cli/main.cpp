@@ -11,10 +11,7 @@
 #include "tools/cli/common.h"
 
 namespace amskv {
-int eval_main(int argc, char** argv);        // tools/cli/eval.cpp
-int recall_gen_main(int argc, char** argv);  // tools/cli/eval.cpp
-int bench_main(int argc, char** argv);       // tools/cli/eval.cpp
-int stress_main(int argc, char** argv);      // tools/cli/stress.cpp
+int stress_main(int argc, char** argv);  // tools/cli/stress.cpp
 
 namespace cli {
 
@@ -22,6 +19,9 @@ namespace cli {
 int cmd_run(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_recall_gen(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 
 struct Command {
@@ -34,9 +34,9 @@ const Command kCommands[] = {
     {"run", "generate text from a prompt", cmd_run},
     {"chat", "interactive ChatML chat", cmd_chat},
     {"inspect", "model and KV capacity table", cmd_inspect},
-    {"eval", "policies against each other on the real model", eval_main},
-    {"recall-gen", "recall tasks for amskv eval", recall_gen_main},
-    {"bench", "prefill/decode tokens/s of the model per context", bench_main},
+    {"eval", "policies against each other on the real model", cmd_eval},
+    {"recall-gen", "recall tasks for amskv eval", cmd_recall_gen},
+    {"bench", "prefill/decode tokens/s of the model per context", cmd_bench},
     {"stress", "budget stress test with invariants", stress_main},
     {"logits", nullptr, cmd_logits},
 };
