@@ -11,8 +11,6 @@
 #include "tools/cli/common.h"
 
 namespace amskv {
-int stress_main(int argc, char** argv);  // tools/cli/stress.cpp
-
 namespace cli {
 
 // Each entry is in tools/cli/<name>.cpp.
@@ -22,6 +20,7 @@ int cmd_inspect(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_recall_gen(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_stress(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 
 struct Command {
@@ -37,7 +36,7 @@ const Command kCommands[] = {
     {"eval", "policies against each other on the real model", cmd_eval},
     {"recall-gen", "recall tasks for amskv eval", cmd_recall_gen},
     {"bench", "prefill/decode tokens/s of the model per context", cmd_bench},
-    {"stress", "budget stress test with invariants", stress_main},
+    {"stress", "budget stress test with invariants", cmd_stress},
     {"logits", nullptr, cmd_logits},
 };
 
