@@ -51,7 +51,7 @@ int usage(const char* msg) {
 
 int main(int argc, char** argv) {
   size_t budget = 8u << 20;
-  std::string policy = "ams:tova", dtype = "f16";
+  std::string policy = std::string("ams:") + amskv_scorer_at(0)->name, dtype = "f16";
   int n_decode = 4096, n_prompt = 512;
   amskv_config cfg = amskv_config_default();
   cfg.n_layers = 30, cfg.n_q_heads = 9, cfg.n_kv_heads = 3, cfg.head_dim = 64;

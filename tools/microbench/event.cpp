@@ -4,7 +4,7 @@
 // that need not. The figure that matters: (event - decode) / interval / decode, the event's
 // cost shared over the tokens between events, as a fraction of the decode step.
 //
-//   amskv_bench_event --benchmark_counters_tabular=true
+//   amskv_microbench_event --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "amskv/amskv.h"
+#include "tools/cli/policies.h"
 
 namespace {
 
@@ -73,26 +74,18 @@ void run(benchmark::State& state, const std::string& policy, bool event) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* policies[] = {"streaming",
-                            "tova",
-                            "ams:tova",
-                            "h2o",
-                            "ams:h2o",
-                            "snapkv",
-                            "ams:snapkv",
-                            "expected_attention",
-                            "ams:expected_attention",
-                            "ams:expected_attention,cov=diag",
-                            "keydiff",
-                            "ams:keydiff",
-                            "knorm",
-                            "ams:knorm",
-                            "random",
-                            "ams:random"};
-  for (const char* p : policies)
+  // Streaming, then every top-k scorer of the library alone and under AMS (query-model
+  // scorers also with a diagonal covariance).
+  std::vector<std::string> policies = {amskv::cli::kStreaming};
+  for (const amskv_scorer_info* s : amskv::cli::topk_scorers()) {
+    policies.push_back(s->name);
+    policies.push_back(std::string("ams:") + s->name);
+    if (std::string(s->evidence) == "queries") policies.push_back(policies.back() + ",cov=diag");
+  }
+  for (const std::string& p : policies)
     for (bool event : {false, true}) {
-      const std::string name = std::string(event ? "event/" : "decode/") + p;
-      benchmark::RegisterBenchmark(name.c_str(), run, std::string(p), event)
+      const std::string name = (event ? "event/" : "decode/") + p;
+      benchmark::RegisterBenchmark(name.c_str(), run, p, event)
           ->Args({1024, 512})
           ->Args({4096, 512})
           ->Unit(benchmark::kMicrosecond)

@@ -1,4 +1,4 @@
-#include "tools/cli.h"
+#include "tools/cli/common.h"
 
 #include <cerrno>
 #include <cmath>
@@ -54,6 +54,23 @@ bool parse_float(const std::string& s, float lo, float hi, float* out) {
   if (s.empty() || *end || !(v >= lo && v <= hi)) return false;
   *out = v;
   return true;
+}
+
+std::string format_size(size_t bytes) {
+  static const char* const kUnits[] = {"GiB", "MiB", "KiB"};
+  for (int i = 0; i < 3; ++i) {
+    const size_t unit = (size_t)1 << (10 * (3 - i));
+    if (bytes >= unit && bytes % unit == 0) return std::to_string(bytes / unit) + kUnits[i];
+  }
+  return std::to_string(bytes);
+}
+
+bool split(const std::string& s, char sep, std::vector<std::string>* out) {
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep))
+    if (!item.empty()) out->push_back(item);
+  return !out->empty();
 }
 
 long default_threads() {

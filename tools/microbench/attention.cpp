@@ -3,7 +3,7 @@
 // different slice of a 512 MiB pool, so every byte comes from DRAM (the L3 seen here is
 // 32 MiB): the ratio of the two throughputs is how close decode runs to memory speed.
 //
-//   amskv_bench --benchmark_filter='32768'
+//   amskv_microbench_attention --benchmark_filter='32768'
 #include <benchmark/benchmark.h>
 
 #include <cmath>

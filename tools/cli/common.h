@@ -25,6 +25,10 @@ std::string default_model();
 bool parse_size(const std::string& s, size_t* out);
 bool parse_long(const std::string& s, long lo, long hi, long* out);
 bool parse_float(const std::string& s, float lo, float hi, float* out);
+// The inverse of parse_size for whole KiB, MiB and GiB ("8MiB"), else plain bytes.
+std::string format_size(size_t bytes);
+// The non-empty items of s between separators; false when there are none.
+bool split(const std::string& s, char sep, std::vector<std::string>* out);
 
 // Threads when the user gives none: every CPU, at least 1 and at most 256.
 long default_threads();

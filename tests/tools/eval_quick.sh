@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # amskv eval --quick on the real model (CI): a small run of every task that fails when an
-# ordering that must always hold does not (see tools/eval.cpp). Exit 77 (skip) without the
+# ordering that must always hold does not (see tools/cli/eval.cpp). Exit 77 (skip) without the
 # model.
 set -euo pipefail
 amskv=$1

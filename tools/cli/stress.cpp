@@ -12,8 +12,6 @@
 //   - every event keeps a strictly ascending set of the right size, and AMS quotas sum to it
 //   - a rejected call (bad layer, stale position, NaN) changes nothing
 // Each session has its own seed; a failure prints the command that replays it alone.
-#include "tools/stress.h"
-
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -29,13 +27,13 @@
 
 #include "amskv/amskv.h"
 #include "tools/alloc_count.h"
-#include "tools/cli.h"
+#include "tools/cli/common.h"
+#include "tools/cli/flags.h"
+#include "tools/cli/policies.h"
 
 namespace amskv {
+namespace cli {
 namespace {
-
-using cli::error;
-using cli::kUsage;
 
 uint64_t splitmix(uint64_t* s) {
   uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -83,18 +81,19 @@ void on_event(const amskv_event_info* e, void* user) {
   }
 }
 
-const char* const kScorers[] = {"tova",    "h2o",   "snapkv", "expected_attention",
-                                "keydiff", "knorm", "random"};
-
+// Full, streaming, or any scorer of the library as global top-k or AMS, with random options.
 std::string random_policy(std::mt19937_64& r) {
+  static const std::vector<const amskv_scorer_info*> kScorers = topk_scorers();
   auto pick = [&](int n) { return (int)(r() % (uint64_t)n); };
   const int kind = pick(10);
-  if (kind == 0) return "full";
+  if (kind == 0) return kFull;
   std::string p;
+  const amskv_scorer_info* scorer = nullptr;
   if (kind == 1) {
-    p = "streaming";
+    p = kStreaming;
   } else {
-    p = kScorers[pick(7)];
+    scorer = kScorers[pick((int)kScorers.size())];
+    p = scorer->name;
     if (kind >= 5) p = "ams:" + p;
   }
   if (pick(2)) p += ",n_sink=" + std::to_string(pick(9));
@@ -108,7 +107,8 @@ std::string random_policy(std::mt19937_64& r) {
     if (pick(4) == 0) p += std::string(",segmenter=") + (pick(2) ? "fixed" : "valley");
     if (pick(3) == 0) p += ",min_seg_len=" + std::to_string(1 + pick(48));
   }
-  if (p.find("expected_attention") != std::string::npos && pick(2)) p += ",cov=diag";
+  // Scorers of expected future queries model them with a full or a diagonal covariance.
+  if (scorer && std::string(scorer->evidence) == "queries" && pick(2)) p += ",cov=diag";
   return p;
 }
 
@@ -134,7 +134,7 @@ std::string run_session(uint64_t seed, long max_steps, Totals& tot,
   cfg.n_q_heads = cfg.n_kv_heads * (1 + pick(4));
   static const int kDims[] = {32, 40, 64, 72, 96, 128, 256};
   cfg.head_dim = kDims[pick(7)];
-  cfg.kv_dtype = (amskv_dtype)pick(3);
+  cfg.kv_dtype = (amskv_dtype)pick(amskv_dtype_count());
   cfg.rope_style = (amskv_rope_style)pick(3);
   cfg.rope_theta = pick(2) ? 10000.f : 500000.f;
   ss.policy = random_policy(r);
@@ -177,7 +177,7 @@ std::string run_session(uint64_t seed, long max_steps, Totals& tot,
   if (pick(2)) amskv_set_event_observer(ss.s, on_event, &ev);
 
   const int L = cfg.n_layers, qd = cfg.n_q_heads * cfg.head_dim, kd = cfg.n_kv_heads * cfg.head_dim;
-  const bool full = ss.policy == "full";
+  const bool full = ss.policy == kFull;
   const int max_chunk = 1 + pick(64);
   const long n_tokens =
       full ? s0.capacity_tokens : (long)s0.capacity_tokens * (1 + pick(4)) + pick(200);
@@ -264,47 +264,31 @@ std::string run_session(uint64_t seed, long max_steps, Totals& tot,
   return "";
 }
 
-const char* const kHelp =
-    "amskv stress: random sessions on several threads, checking the budget invariants at every\n"
-    "call (memory within budget, tokens within capacity, no heap allocation, finite outputs,\n"
-    "consistent positions, event sizes, rejected calls change nothing).\n"
-    "  --seconds N     run time (10)\n"
-    "  --steps N       stop after N calls in total (0 = no limit)\n"
-    "  --threads N     worker threads, each with its own sessions (2)\n"
-    "  --seed S        master seed (1); every session has its own seed, derived from it\n"
-    "  --session X     replay the one session with seed X (printed on a failure)\n"
-    "Exit status 0 when every check held, 1 on any failure.\n";
-
 }  // namespace
 
-int stress_main(int argc, char** argv) {
+int cmd_stress(int argc, char** argv) {
   long seconds = 10, steps = 0, threads = 2, seed = 1;
-  uint64_t replay = 0;
+  std::string session;
   bool has_replay = false;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") return std::fputs(kHelp, stdout), 0;
-    if (i + 1 >= argc) return error(kUsage, a + " needs a value");
-    const std::string v = argv[++i];
-    bool ok = true;
-    if (a == "--seconds") {
-      ok = cli::parse_long(v, 0, 1000000000L, &seconds);
-    } else if (a == "--steps") {
-      ok = cli::parse_long(v, 0, LONG_MAX, &steps);
-    } else if (a == "--threads") {
-      ok = cli::parse_long(v, 1, 256, &threads);
-    } else if (a == "--seed") {
-      ok = cli::parse_long(v, 0, 2147483647L, &seed);
-    } else if (a == "--session") {
-      char* end;
-      replay = std::strtoull(v.c_str(), &end, 0);
-      ok = !v.empty() && !*end;
-      has_replay = true;
-    } else {
-      return error(kUsage, "unknown option '" + a + "' (see amskv stress --help)");
-    }
-    if (!ok) return error(kUsage, "bad value '" + v + "' for " + a);
-  }
+  Spec spec{
+      "stress",
+      "[options]",
+      "  Random sessions on several threads, checking the budget invariants at every call\n"
+      "  (memory within budget, tokens within capacity, no heap allocation, finite outputs,\n"
+      "  consistent positions, event sizes, rejected calls change nothing). Exit status 0\n"
+      "  when every check held, 1 on any failure.\n",
+      {long_flag("--seconds", "N", "run time", &seconds, 0, 1000000000L),
+       long_flag("--steps", "N", "stop after N calls in total, 0 = no limit", &steps, 0, LONG_MAX),
+       threads_flag(&threads, "worker threads, each with its own sessions"),
+       seed_flag(&seed, "master seed; every session has its own seed, derived from it"),
+       string_flag("--session", "X", "replay the one session with seed X (printed on a failure)",
+                   &session, &has_replay)}};
+  int rc;
+  if (!parse(argc, argv, spec, &rc)) return rc;
+  char* end;
+  const uint64_t replay = std::strtoull(session.c_str(), &end, 0);
+  if (has_replay && (session.empty() || *end))
+    return bad_value("--session", session, "a seed like 0x0123456789abcdef");
   // The allocation check must be able to fail: a malloc here is seen.
   if (alloc_count_available()) {
     void* (*volatile do_malloc)(size_t) = std::malloc;
@@ -312,7 +296,7 @@ int stress_main(int argc, char** argv) {
     void* p = do_malloc(64);
     const long seen = alloc_count_end();
     std::free(p);
-    if (seen < 1) return error(cli::kRuntime, "stress: the allocation counter does not count");
+    if (seen < 1) return error(kRuntime, "stress: the allocation counter does not count");
   }
   Totals tot;
   const auto t0 = std::chrono::steady_clock::now();
@@ -349,11 +333,12 @@ int stress_main(int argc, char** argv) {
       "stress: %.0f s, %ld threads, %ld sessions (%ld budgets refused as too small), %ld calls, "
       "%ld tokens, %ld events, %ld invariant checks, %ld bad calls rejected cleanly, "
       "allocation check %s; %ld failures\n",
-      cli::seconds_since(t0), has_replay ? 1L : threads, tot.sessions.load(),
-      tot.refused_budgets.load(), tot.steps.load(), tot.tokens.load(), tot.events.load(),
-      tot.checks.load(), tot.rejected.load(),
-      alloc_count_available() ? "on" : "off (sanitizer build)", tot.failures.load());
+      seconds_since(t0), has_replay ? 1L : threads, tot.sessions.load(), tot.refused_budgets.load(),
+      tot.steps.load(), tot.tokens.load(), tot.events.load(), tot.checks.load(),
+      tot.rejected.load(), alloc_count_available() ? "on" : "off (sanitizer build)",
+      tot.failures.load());
   return tot.failures.load() ? 1 : 0;
 }
 
+}  // namespace cli
 }  // namespace amskv

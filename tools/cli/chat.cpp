@@ -1,0 +1,67 @@
+// amskv chat: an interactive ChatML conversation, all of it in one KV session.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "tools/cli/generate.h"
+
+namespace amskv {
+namespace cli {
+
+int cmd_chat(int argc, char** argv) {
+  Generation g;
+  g.n = 512;
+  g.temp = 0.7f;
+  std::string system;
+  Spec spec{"chat",
+            "[options]",
+            "  Talk to an instruct model; the whole conversation stays in the KV session and the\n"
+            "  eviction policy keeps it inside the budget. /quit (or end of input) exits.\n",
+            {string_flag("--system", "TEXT", "a system message first", &system)}};
+  add_generation_flags(&g, "reply tokens at most per turn", &spec.flags);
+  int rc;
+  if (!parse(argc, argv, spec, &rc)) return rc;
+  Generator gen;
+  if (int e = start(g, &gen)) return e;
+  print_session(g, gen);
+  std::vector<int32_t> ids;
+  // Template text is tokenized with special tokens; what the user types is not, so typing
+  // "<|im_end|>" cannot end a turn.
+  auto add = [&](const std::string& text, bool special) {
+    tokenize(gen.m.tok, text, false, special, &ids);
+  };
+  if (!system.empty()) {
+    add("<|im_start|>system\n", true), add(system, false), add("<|im_end|>\n", true);
+  }
+  const bool tty = isatty(0);
+  std::string line;
+  for (;;) {
+    if (tty) std::fputs("> ", stdout), std::fflush(stdout);
+    if (!std::getline(std::cin, line) || line == "/quit") break;
+    if (line.empty()) continue;
+    add("<|im_start|>user\n", true), add(line, false),
+        add("<|im_end|>\n<|im_start|>assistant\n", true);
+    auto t0 = std::chrono::steady_clock::now();
+    if (!llama_prefill(gen.c, ids.data(), (int)ids.size(), gen.logits.data()))
+      return error(kRuntime, gen.c.error);
+    ids.clear();
+    long generated = 0;
+    const bool ok = generate(gen, g.n, &generated);
+    std::fputs("\n", stdout);
+    if (!ok) return error(kRuntime, gen.c.error);
+    // Close the turn in the history: the end token (sampled or not) and a newline.
+    add("<|im_end|>\n", true);
+    amskv_stats st;
+    amskv_get_stats(gen.c.kv, &st);
+    std::fprintf(stderr, "[%ld tokens, %.1f tok/s; position %d, layer 0 holds %d, %llu events]\n",
+                 generated, generated / seconds_since(t0), gen.c.pos,
+                 amskv_layer_tokens(gen.c.kv, 0), (unsigned long long)st.events);
+  }
+  print_eviction(gen.c);
+  return 0;
+}
+
+}  // namespace cli
+}  // namespace amskv

@@ -1,0 +1,287 @@
+// amskv eval, the command: its flags, the inputs and cells of a run, the run, and in --quick
+// mode the checks of what must always hold. The work is in eval_cells.cpp; eval.h lists the
+// other files.
+#include "tools/cli/eval.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "tools/cli/flags.h"
+#include "tools/cli/generate.h"
+#include "tools/json.h"
+
+namespace amskv {
+namespace eval {
+namespace {
+
+// Budgets: fractions of --ctx as the bytes the full cache needs for that many tokens (every
+// policy then gets the same bytes), or sizes.
+struct Budget {
+  std::string label;
+  double fraction = 0;
+  size_t bytes = 0;
+};
+
+// What --quick leaves of the defaults the user did not change.
+void quick_settings(bool policies_given, bool budgets_given, Options* o) {
+  if (!policies_given) o->policies = cli::quick_policies();
+  if (!budgets_given) o->budgets = {"0.25", "0.5"};
+  o->ctx = std::min(o->ctx, 512L);
+  o->agree_tokens = std::min(o->agree_tokens, 16L);
+  o->facts = std::min(o->facts, 4L);
+  o->recall_tasks = 1;
+  o->cost_tokens = std::min(o->cost_tokens, 16L);
+}
+
+// The report of a finished run, without the model.
+int report_from(Options& o) {
+  std::vector<Cell> cells;
+  std::vector<std::string> data;
+  double minutes = 0;
+  size_t rss = 0;
+  std::string err;
+  if (!load_results(o.from, &o, &cells, &data, &minutes, &rss, &err)) return error(kUsage, err);
+  static const LlamaModel none;
+  Eval ev(o, none);
+  ev.cells = cells;
+  for (size_t i = 0; i < cells.size(); ++i)
+    if (cells[i].full) ev.full_cell = (int)i;
+  ev.minutes = minutes, ev.peak_rss = rss;
+  mkdir(o.out.c_str(), 0755);
+  std::string md;
+  if (!write_report(ev, data, &md)) return error(kRuntime, "cannot write results to " + o.out);
+  std::fputs(md.c_str(), stdout);
+  return 0;
+}
+
+// Quick mode: the first text again on fresh sessions gives the same numbers bit for bit (the
+// random policy included, with the same seed); no cell agrees with the full cache better
+// than the full cache; every evicting cell evicted and kept to its budget.
+bool quick_checks(Eval& ev, const std::vector<int32_t>& text, const std::string& name,
+                  const std::vector<double>& trace1, std::string* err) {
+  const Options& o = ev.o;
+  if (!trace1.empty()) {
+    Eval again(o, ev.m);
+    for (const Cell& c : ev.cells) {  // the same cells with no results yet
+      Cell fresh;
+      fresh.policy = c.policy, fresh.budget_label = c.budget_label, fresh.fraction = c.fraction;
+      fresh.budget = c.budget, fresh.full = c.full, fresh.failed = c.failed, fresh.error = c.error;
+      again.cells.push_back(fresh);
+    }
+    again.steps_total = ev.steps_total, again.steps_done = ev.steps_done;
+    std::vector<double> trace2;
+    if (!run_text(again, text, name + " again", &trace2, err)) return false;
+    if (trace1 != trace2) ev.checks_failed.push_back("a second run of the same text differs");
+  }
+  const Cell* f = full_cell(ev);
+  for (const Cell& c : ev.cells) {
+    const std::string at = c.policy + " at " + c.budget_label;
+    if (c.failed) {
+      ev.checks_failed.push_back(at + " failed: " + c.error);
+      continue;
+    }
+    if (f && o.agree && !(c.match_rate() <= f->match_rate() && c.mean_kl() >= f->mean_kl()))
+      ev.checks_failed.push_back(at + " agrees with the full cache better than the full cache");
+    if (!c.full && c.fraction > 0 && c.fraction < 1 && c.events == 0)
+      ev.checks_failed.push_back(at + " never evicted");
+    if (c.session_bytes > c.budget && !c.full)
+      ev.checks_failed.push_back(at + " took more bytes than its budget");
+  }
+  if (f && o.agree && !(f->match_rate() == 1.0 && f->mean_kl() == 0.0))
+    ev.checks_failed.push_back("the full cache disagrees with itself");
+  return true;
+}
+
+}  // namespace
+}  // namespace eval
+
+namespace cli {
+
+int cmd_eval(int argc, char** argv) {
+  using namespace eval;
+  Options o;
+  bool policies_given = false, budgets_given = false;
+  const std::string prose = default_prose(), code = default_code(), filler = default_filler();
+  const std::string texts_default = prose + (prose.empty() || code.empty() ? "" : " ") + code;
+  const std::string recall_default =
+      "generated from " + (filler.empty() ? "?" : filler) + ", written to OUT/recall_tasks.jsonl";
+  Spec spec{
+      "eval",
+      "[options]",
+      "  Every policy at the same KV budgets on the same inputs (docs/results.md), in one\n"
+      "  model pass: ppl, recall and agree, then the decode cost of each cell.\n",
+      {only(list_flag("--task", "LIST", "tasks to run", &o.tasks, ','), "ppl recall agree"),
+       shown_as(list_flag("--text", "FILE", "a text for ppl and agree (repeat)", &o.texts, 0),
+                texts_default.c_str()),
+       shown_as(
+           string_flag("--recall", "FILE", "recall tasks, JSONL (docs/eval.md)", &o.recall_file),
+           recall_default.c_str()),
+       policies_flag(&o.policies, "a policy to evaluate", &policies_given),
+       list_flag("--budgets", "LIST", "fractions of --ctx or sizes (4MiB)", &o.budgets, ',',
+                 &budgets_given),
+       long_flag("--ctx", "N", "context tokens: texts are cut to N, recall prompts built to N",
+                 &o.ctx, 256, 1 << 20),
+       long_flag("--agree-tokens", "N", "greedy tokens of the full cache compared after each text",
+                 &o.agree_tokens, 1, 4096),
+       long_flag("--facts", "N", "facts per generated recall task", &o.facts, 1, 64),
+       long_flag("--recall-tasks", "N", "generated recall tasks", &o.recall_tasks, 1, 1000),
+       long_flag("--cost-tokens", "N", "decode steps timed per cell after a prefill, 0 = skip",
+                 &o.cost_tokens, 0, 1 << 20),
+       string_flag("--out", "DIR", "results.csv, results.json, summary.md and SVG plots", &o.out),
+       switch_flag("--quick", "CI mode: small run plus checks of what must always hold", &o.quick),
+       string_flag("--plot-event", "FILE",
+                   "instead: draw one compression event of the first --policy and of its global "
+                   "top-k twin at one --budgets value on the first text",
+                   &o.plot_event),
+       shown_as(long_flag("--layer", "L", "the layer --plot-event draws", &o.layer, 0, 4096),
+                "the middle layer"),
+       string_flag("--from", "FILE",
+                   "instead: rewrite the report and plots of a finished run from its results.json "
+                   "into --out",
+                   &o.from),
+       seed_flag(&o.seed, "seed of the random scorer and of the generated recall tasks"),
+       threads_flag(&o.threads), kv_dtype_flag(&o.dtype), model_flag(&o.model)}};
+  int rc;
+  if (!parse(argc, argv, spec, &rc)) return rc;
+  auto has = [&](const char* task) {
+    return std::find(o.tasks.begin(), o.tasks.end(), task) != o.tasks.end();
+  };
+  o.ppl = has("ppl"), o.recall = has("recall"), o.agree = has("agree");
+  o.plot_policy = policies_given ? o.policies[0] : default_policy();
+  if (o.quick) quick_settings(policies_given, budgets_given, &o);
+  if (!o.from.empty()) return report_from(o);
+
+  LlamaModel m;
+  if (!load_model(o.model, &m)) return kRuntime;
+
+  // Texts: the user's, or the default prose and code.
+  std::vector<std::string> text_paths = o.texts;
+  if (text_paths.empty()) {
+    for (const std::string& p : {prose, code})
+      if (!p.empty()) text_paths.push_back(p);
+    if (o.quick && text_paths.size() > 1) text_paths.resize(1);
+  }
+  if (text_paths.empty() && (o.ppl || o.agree || !o.plot_event.empty()))
+    return error(kRuntime, "no default text found; give --text FILE");
+  std::vector<std::vector<int32_t>> texts;
+  std::vector<std::string> data;  // JSON records of the inputs
+  for (const std::string& p : text_paths) {
+    std::string bytes;
+    if (!read_file(p, &bytes)) return error(kRuntime, "cannot read text '" + p + "'");
+    std::vector<int32_t> ids;
+    tokenize(m.tok, bytes, false, false, &ids);
+    if ((long)ids.size() < o.ctx)
+      return error(kUsage, "text '" + p + "' has " + std::to_string(ids.size()) +
+                               " tokens, fewer than --ctx " + std::to_string(o.ctx));
+    ids.resize(o.ctx);
+    texts.push_back(ids);
+    data.push_back(data_record("text", p, bytes));
+  }
+
+  std::vector<Budget> budgets;
+  for (const std::string& b : o.budgets) {
+    Budget x;
+    x.label = b;
+    float f;
+    if (parse_float(b, 1e-4f, 1.f, &f)) {
+      x.fraction = f;
+      x.bytes = full_cache_bytes(m, o.dtype, (int)std::lround(f * o.ctx));
+    } else if (!parse_size(b, &x.bytes)) {
+      return error(kUsage, "bad budget '" + b + "': a fraction in (0, 1] or a size like 4MiB");
+    }
+    budgets.push_back(x);
+  }
+
+  if (!o.plot_event.empty()) {
+    if (budgets.size() != 1) return error(kUsage, "--plot-event takes one value in --budgets");
+    return plot_event(o, m, texts[0], budgets[0].fraction,
+                      budgets[0].fraction ? 0 : budgets[0].bytes);
+  }
+
+  Eval ev(o, m);
+  {
+    Cell full;
+    full.policy = kFull, full.budget_label = "ctx", full.full = true;
+    ev.cells.push_back(full);
+    ev.full_cell = 0;
+  }
+  for (const Budget& b : budgets)
+    for (const std::string& p : o.policies) {
+      if (p == kFull) continue;
+      Cell c;
+      c.policy = p, c.budget_label = b.label, c.fraction = b.fraction, c.budget = b.bytes;
+      // Refuse bad policy strings before any work.
+      const amskv_config cfg = llama_session_config(m, o.dtype, p.c_str(), 1);
+      if (amskv_session_bytes(&cfg, (size_t)1 << 30) == 0)
+        return error(kUsage, "policy '" + p + "': " + amskv_last_error(nullptr));
+      if (amskv_session_bytes(&cfg, b.bytes) == 0)
+        c.failed = true, c.error = "budget too small for its state";
+      ev.cells.push_back(c);
+    }
+
+  // Recall tasks: the user's file, or generated from a text on the machine.
+  std::vector<RecallTask> recall;
+  std::string err;
+  if (o.recall) {
+    if (!o.recall_file.empty()) {
+      if (!load_recall(o.recall_file, &recall, &err)) return error(kUsage, err);
+      data.push_back("{\"use\": \"recall\", \"path\": " + json::quote(o.recall_file) + "}");
+    } else {
+      std::string bytes;
+      if (filler.empty() || !read_file(filler, &bytes))
+        return error(kRuntime, "no default filler text found; give --recall FILE");
+      recall = make_recall(m.tok, bytes, base_name(filler), (int)o.ctx, (int)o.facts,
+                           (int)o.recall_tasks, (uint64_t)o.seed);
+      data.push_back(data_record("recall filler", filler, bytes));
+    }
+  }
+
+  mkdir(o.out.c_str(), 0755);
+  if (o.recall) {
+    std::string jsonl;
+    for (const RecallTask& t : recall) jsonl += task_json(t) + "\n";
+    write_file(o.out + "/recall_tasks.jsonl", jsonl);
+  }
+
+  // Work estimate for the progress line.
+  for (size_t i = 0; i < texts.size(); ++i)
+    ev.steps_total += (long)texts[i].size() + (o.agree ? o.agree_tokens : 0) - 1;
+  for (const RecallTask& t : recall) ev.steps_total += (long)o.ctx + 20 * (long)t.facts.size();
+  if (o.cost_tokens > 0 && !texts.empty()) ev.steps_total += (long)ev.cells.size();
+  if (o.quick && !texts.empty()) ev.steps_total += (long)texts[0].size() + o.agree_tokens - 1;
+
+  const auto t_start = std::chrono::steady_clock::now();
+  std::vector<double> trace1;
+  if (o.ppl || o.agree)
+    for (size_t i = 0; i < texts.size(); ++i)
+      if (!run_text(ev, texts[i], base_name(text_paths[i]), i == 0 ? &trace1 : nullptr, &err))
+        return error(kRuntime, err);
+  for (const RecallTask& t : recall)
+    if (!run_recall(ev, t, &err)) return error(kRuntime, err);
+  if (!texts.empty()) run_cost(ev, texts[0]);
+  if (o.quick && !quick_checks(ev, texts.empty() ? std::vector<int32_t>() : texts[0],
+                               text_paths.empty() ? "" : base_name(text_paths[0]), trace1, &err))
+    return error(kRuntime, err);
+
+  const double minutes = seconds_since(t_start) / 60;
+  ev.minutes = minutes;
+  ev.peak_rss = peak_rss_bytes();
+  std::string md;
+  if (!write_report(ev, data, &md)) return error(kRuntime, "cannot write results to " + o.out);
+  std::fputs(md.c_str(), stdout);
+  std::fprintf(stderr, "eval: results in %s (%.1f min)\n", o.out.c_str(), minutes);
+  const char* what = o.quick ? "CHECK FAILED" : "WARNING";
+  for (const std::string& c : ev.checks_failed)
+    std::fprintf(stderr, "eval: %s: %s\n", what, c.c_str());
+  if (!ev.checks_failed.empty()) return kRuntime;
+  if (o.quick)
+    std::fprintf(stderr,
+                 "eval: quick checks passed (agreement ordering, reproducibility, budgets)\n");
+  return 0;
+}
+
+}  // namespace cli
+}  // namespace amskv

@@ -1,0 +1,173 @@
+// amskv eval: every policy at the same budgets on the same inputs, one model pass for all
+// (docs/results.md). What its files share:
+//   eval.cpp         the command: flags, inputs, cells, quick checks
+//   eval_cells.cpp   lockstep decoding of every cell: ppl and agree over texts, recall, cost
+//   eval_tasks.cpp   inputs: the default texts, recall tasks (load, make, prompt, JSONL)
+//   eval_report.cpp  results.csv, results.json, summary.md with the pair table; --from
+//   eval_plots.cpp   the SVG charts and the picture of one compression event (--plot-event)
+#pragma once
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/model/llama.h"
+#include "tools/cli/generate.h"
+
+namespace amskv {
+namespace eval {
+
+using cli::error;
+using cli::kRuntime;
+using cli::kUsage;
+
+struct Options {
+  std::string model = cli::default_model(), out = "eval-out", recall_file, plot_event, from;
+  std::string plot_policy;  // --plot-event's: the user's first --policy, else the default
+  std::vector<std::string> texts, policies = cli::eval_policies(), budgets = {"0.1", "0.25", "0.5"};
+  std::vector<std::string> tasks = {"ppl", "recall", "agree"};
+  bool ppl = true, recall = true, agree = true, quick = false;
+  long ctx = 2048, agree_tokens = 64, facts = 8, recall_tasks = 2, cost_tokens = 64;
+  long threads = cli::default_threads(), seed = 1, layer = -1;
+  amskv_dtype dtype = AMSKV_F16;
+};
+
+// ---------------------------------------------------------------- inputs (eval_tasks.cpp)
+
+// Default data, the first file of each list that exists ("" if none): texts of prose and
+// of code, and the filler of generated recall tasks.
+std::string default_prose();
+std::string default_code();
+std::string default_filler();
+
+std::string base_name(const std::string& path);
+// The JSON record of an input file in results.json: its use, path, size and FNV-1a hash.
+std::string data_record(const std::string& use, const std::string& path, const std::string& bytes);
+
+struct Fact {
+  int piece = 0;
+  long offset = -1;  // byte offset in its piece where the fact goes; -1: near the middle
+  std::string text, question, answer;
+};
+
+struct RecallTask {
+  std::string id;
+  std::vector<std::string> pieces;
+  std::vector<Fact> facts;
+};
+
+// A JSONL task file (docs/eval.md); false + err naming the file and line.
+bool load_recall(const std::string& path, std::vector<RecallTask>* out, std::string* err);
+std::string task_json(const RecallTask& t);  // one line of such a file
+// Tasks from any text: n_tasks prompts of about ctx tokens with n_facts facts each.
+std::vector<RecallTask> make_recall(const Tokenizer& tok, const std::string& text,
+                                    const std::string& name, int ctx, int n_facts, int n_tasks,
+                                    uint64_t seed);
+// The prompt: pieces joined by blank lines, each fact inside its piece.
+std::string recall_prompt(const RecallTask& t);
+// The greedy text starts with the answer and does not go on with more of the same word.
+bool answer_matches(const std::string& gen, const std::string& answer);
+
+// ---------------------------------------------------------------- cells (eval_cells.cpp)
+
+struct Cell {
+  std::string policy;        // as the user wrote it (the label)
+  std::string budget_label;  // "0.25", "4MiB", or "ctx" for the full cache
+  double fraction = 0;       // of --ctx, 0 when a size was given
+  size_t budget = 0;         // bytes every session of the cell gets
+  bool full = false;
+  // Session facts (from the first stream).
+  int capacity = 0;
+  size_t session_bytes = 0;
+  bool failed = false;
+  std::string error;
+  // Sums and counts (doubles, so a report read back from results.json keeps its means).
+  // ppl
+  double nll = 0, nll_q[4] = {0, 0, 0, 0};
+  double nll_n = 0, nll_qn[4] = {0, 0, 0, 0};
+  // agree
+  double agree_n = 0, agree_match = 0, first_div = 0, agree_docs = 0;
+  double kl = 0;
+  // recall
+  double recall_n = 0, recall_hit = 0;
+  std::vector<double> region_n, region_hit;
+  // eviction, summed over streams
+  uint64_t events = 0;
+  double wipe_segments = 0, wiped = 0;
+  // cost
+  double decode_tps = -1, prefill_tps = -1;
+
+  double mean_nll() const { return nll_n ? nll / nll_n : NAN; }
+  double match_rate() const { return agree_n ? (double)agree_match / agree_n : NAN; }
+  double mean_kl() const { return agree_n ? kl / agree_n : NAN; }
+  double mean_first_div() const { return agree_docs ? first_div / agree_docs : NAN; }
+  double recall_acc() const { return recall_n ? recall_hit / recall_n : NAN; }
+  double wipe_rate() const { return wipe_segments ? wiped / wipe_segments : 0.0; }
+};
+
+struct Eval {
+  const Options& o;
+  const LlamaModel& m;
+  std::vector<Cell> cells;
+  int full_cell = -1;
+  std::vector<std::string> checks_failed;
+  double minutes = 0;   // of the run
+  size_t peak_rss = 0;  // of the run's process
+  long steps_done = 0, steps_total = 0;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now(), last_print = t0;
+  bool tty = isatty(2);
+
+  Eval(const Options& opt, const LlamaModel& model) : o(opt), m(model) {}
+
+  // The session policy string: a top-k policy gets the run's seed unless it has one (only
+  // the random scorer reads it).
+  std::string session_policy(const Cell& c) const;
+  // One step done; a progress line on stderr now and then.
+  void progress(const std::string& what, long done, long total, double tps);
+};
+
+// ppl and agree on one text: teacher-forced text tokens, then the full cache's greedy
+// continuation fed to every cell. Records per-step NLL into `trace` (for the
+// reproducibility check) when it is not null.
+bool run_text(Eval& ev, const std::vector<int32_t>& text, const std::string& name,
+              std::vector<double>* trace, std::string* err);
+bool run_recall(Eval& ev, const RecallTask& task, std::string* err);
+// Each cell alone: prefill the first ctx - cost tokens of the text, then time `cost`
+// teacher-forced decode steps.
+void run_cost(Eval& ev, const std::vector<int32_t>& text);
+
+// ---------------------------------------------------------------- report (eval_report.cpp)
+
+std::string num(double v, const char* f = "%.4f");  // "" for NaN
+bool write_file(const std::string& path, const std::string& s);
+const Cell* full_cell(const Eval& ev);
+
+// What every table and chart compares, against the full cache's cell f (may be null).
+struct Metric {
+  const char* name;
+  double (*get)(const Cell& c, const Cell* f);
+  bool lower_better;
+  const char* fmt;
+};
+extern const Metric kGap, kRecall, kMatch, kKl, kWipe;
+
+// A finished run back from its results.json (amskv eval --from).
+bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
+                  std::vector<std::string>* data, double* minutes, size_t* rss, std::string* err);
+// summary.md (returned in md_out too), results.csv, results.json and the plots in --out.
+bool write_report(const Eval& ev, const std::vector<std::string>& data, std::string* md_out);
+
+// ---------------------------------------------------------------- plots (eval_plots.cpp)
+
+// The SVG charts of the tasks run, into --out.
+bool write_plots(const Eval& ev);
+// --plot-event: one compression event of an ams: policy and of its global top-k twin.
+int plot_event(const Options& o, const LlamaModel& m, const std::vector<int32_t>& text,
+               double fraction, size_t bytes);
+
+}  // namespace eval
+}  // namespace amskv

@@ -1,0 +1,283 @@
+// amskv eval's report: results.csv, results.json and summary.md (the table of every cell
+// and the AMS against top-k pair table), and the same cells read back from results.json
+// (amskv eval --from).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include "tools/cli/eval.h"
+#include "tools/json.h"
+
+namespace amskv {
+namespace eval {
+
+const Metric kGap = {
+    "NLL gap", [](const Cell& c, const Cell* f) { return f ? c.mean_nll() - f->mean_nll() : NAN; },
+    true, "%+.3f"};
+const Metric kRecall = {"recall", [](const Cell& c, const Cell*) { return c.recall_acc(); }, false,
+                        "%.2f"};
+const Metric kMatch = {"agree match", [](const Cell& c, const Cell*) { return c.match_rate(); },
+                       false, "%.3f"};
+const Metric kKl = {"KL", [](const Cell& c, const Cell*) { return c.mean_kl(); }, true, "%.4f"};
+const Metric kWipe = {"wipe-out", [](const Cell& c, const Cell*) { return c.wipe_rate(); }, true,
+                      "%.3f"};
+
+std::string num(double v, const char* f) {
+  if (std::isnan(v)) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+bool write_file(const std::string& path, const std::string& s) {
+  std::ofstream out(path, std::ios::binary);
+  out << s;
+  return (bool)out;
+}
+
+const Cell* full_cell(const Eval& ev) {
+  return ev.full_cell >= 0 ? &ev.cells[ev.full_cell] : nullptr;
+}
+
+namespace {
+
+std::string jnum(double v) {
+  if (std::isnan(v) || std::isinf(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+// The budget labels in the order of the cells, the full cache's "ctx" only when asked.
+std::vector<std::string> budget_labels(const Eval& ev, bool with_full) {
+  std::vector<std::string> labels;
+  for (const Cell& c : ev.cells)
+    if ((with_full || !c.full) &&
+        std::find(labels.begin(), labels.end(), c.budget_label) == labels.end())
+      labels.push_back(c.budget_label);
+  return labels;
+}
+
+std::string csv(const Eval& ev) {
+  std::string o =
+      "policy,budget,fraction,budget_bytes,session_bytes,capacity,nll,nll_gap,nll_q1,nll_q2,"
+      "nll_q3,nll_q4,recall,agree_match,agree_first_div,agree_kl,events,wipe_rate,"
+      "prefill_tps,decode_tps,error\n";
+  const Cell* f = full_cell(ev);
+  for (const Cell& c : ev.cells) {
+    o += "\"" + c.policy + "\"," + c.budget_label + "," + num(c.fraction) + "," +
+         std::to_string(c.budget) + "," + std::to_string(c.session_bytes) + "," +
+         std::to_string(c.capacity) + "," + num(c.mean_nll()) + "," +
+         num(f ? c.mean_nll() - f->mean_nll() : NAN) + ",";
+    for (int q = 0; q < 4; ++q) o += num(c.nll_qn[q] ? c.nll_q[q] / c.nll_qn[q] : NAN) + ",";
+    o += num(c.recall_acc()) + "," + num(c.match_rate()) + "," + num(c.mean_first_div(), "%.1f") +
+         "," + num(c.mean_kl(), "%.5f") + "," + std::to_string(c.events) + "," +
+         num(c.wipe_rate()) + "," + num(c.prefill_tps, "%.1f") + "," + num(c.decode_tps, "%.1f") +
+         ",\"" + c.error + "\"\n";
+  }
+  return o;
+}
+
+std::string results_json(const Eval& ev, const std::vector<std::string>& data) {
+  std::string o =
+      "{\n  \"model\": " + json::quote(ev.o.model) + ",\n  \"ctx\": " + std::to_string(ev.o.ctx) +
+      ",\n  \"agree_tokens\": " + std::to_string(ev.o.agree_tokens) +
+      ",\n  \"seed\": " + std::to_string(ev.o.seed) +
+      ",\n  \"threads\": " + std::to_string(ev.o.threads) + ",\n  \"kv_dtype\": \"" +
+      amskv_dtype_name(ev.o.dtype) + "\",\n  \"peak_rss_bytes\": " + std::to_string(ev.peak_rss) +
+      ",\n  \"minutes\": " + jnum(ev.minutes) + ",\n  \"data\": [";
+  for (size_t i = 0; i < data.size(); ++i) o += (i ? ", " : "") + data[i];
+  o += "],\n  \"cells\": [\n";
+  for (size_t i = 0; i < ev.cells.size(); ++i) {
+    const Cell& c = ev.cells[i];
+    o += "    {\"policy\": " + json::quote(c.policy) +
+         ", \"budget\": " + json::quote(c.budget_label) +
+         ", \"budget_bytes\": " + std::to_string(c.budget) +
+         ", \"session_bytes\": " + std::to_string(c.session_bytes) +
+         ", \"capacity\": " + std::to_string(c.capacity) + ", \"nll\": " + jnum(c.mean_nll()) +
+         ", \"nll_quarters\": [";
+    for (int q = 0; q < 4; ++q)
+      o += (q ? ", " : "") + jnum(c.nll_qn[q] ? c.nll_q[q] / c.nll_qn[q] : NAN);
+    o += "], \"recall\": " + jnum(c.recall_acc()) + ", \"recall_by_region\": [";
+    for (size_t r = 0; r < c.region_n.size(); ++r)
+      o += (r ? ", " : "") + jnum(c.region_n[r] ? (double)c.region_hit[r] / c.region_n[r] : NAN);
+    o += "], \"agree_match\": " + jnum(c.match_rate()) +
+         ", \"agree_first_div\": " + jnum(c.mean_first_div()) +
+         ", \"agree_kl\": " + jnum(c.mean_kl()) + ", \"events\": " + std::to_string(c.events) +
+         ", \"wipe_rate\": " + jnum(c.wipe_rate()) +
+         ", \"prefill_tps\": " + jnum(c.prefill_tps < 0 ? NAN : c.prefill_tps) +
+         ", \"decode_tps\": " + jnum(c.decode_tps < 0 ? NAN : c.decode_tps) +
+         ", \"error\": " + json::quote(c.error) + "}" + (i + 1 < ev.cells.size() ? ",\n" : "\n");
+  }
+  return o + "  ]\n}\n";
+}
+
+std::string markdown(const Eval& ev) {
+  const Cell* f = full_cell(ev);
+  std::string o =
+      "| policy | budget | capacity | NLL | gap to full | recall | agree match | first div | "
+      "KL | wipe-out | events | decode tok/s "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const std::string& b : budget_labels(ev, true))
+    for (const Cell& c : ev.cells) {
+      if (c.budget_label != b) continue;
+      if (c.failed) {
+        o += "| " + c.policy + " | " + b + " | - | " + c.error + " |||||||||\n";
+        continue;
+      }
+      o += "| " + c.policy + " | " + b + " | " + std::to_string(c.capacity) + " | " +
+           num(c.mean_nll(), "%.3f") + " | " +
+           num(f ? c.mean_nll() - f->mean_nll() : NAN, "%+.3f") + " | " +
+           num(c.recall_acc(), "%.2f") + " | " + num(c.match_rate(), "%.3f") + " | " +
+           num(c.mean_first_div(), "%.1f") + " | " + num(c.mean_kl(), "%.4f") + " | " +
+           num(c.wipe_rate(), "%.3f") + " | " + std::to_string(c.events) + " | " +
+           num(c.decode_tps < 0 ? NAN : c.decode_tps, "%.1f") + " |\n";
+    }
+  return o;
+}
+
+// AMS against global top-k with the same scorer at the same budget, pair by pair, and how
+// many pairs each side wins on each metric.
+std::string ams_vs_topk(const Eval& ev) {
+  auto find = [&](const std::string& policy, const std::string& budget) -> const Cell* {
+    for (const Cell& c : ev.cells)
+      if (c.policy == policy && c.budget_label == budget && !c.failed) return &c;
+    return nullptr;
+  };
+  const Cell* f = full_cell(ev);
+  const Metric* const ms[] = {&kGap, &kRecall, &kMatch, &kKl, &kWipe};
+  constexpr int kN = (int)std::size(ms);
+  int ams[kN] = {}, topk[kN] = {}, tie[kN] = {};
+  std::string o = "| scorer | budget |";
+  for (const Metric* m : ms) o += std::string(" ") + m->name + " top-k / ams |";
+  o += "\n|---|---|";
+  for (int k = 0; k < kN; ++k) o += "---|";
+  o += "\n";
+  const std::vector<std::string> labels = budget_labels(ev, false);
+  int pairs = 0;
+  for (const std::string& s : cli::importance_scorers())
+    for (const std::string& b : labels) {
+      const Cell *t = find(s, b), *a = find("ams:" + s, b);
+      if (!t || !a) continue;
+      ++pairs;
+      o += "| " + s + " | " + b + " |";
+      for (int k = 0; k < kN; ++k) {
+        const Metric& m = *ms[k];
+        const double x = m.get(*t, f), y = m.get(*a, f);
+        std::string tx = num(x, m.fmt), ty = num(y, m.fmt);
+        if (!std::isnan(x) && !std::isnan(y)) {
+          const bool ams_wins = m.lower_better ? y < x : y > x;
+          const bool topk_wins = m.lower_better ? x < y : x > y;
+          if (tx == ty)
+            tie[k]++;
+          else if (ams_wins)
+            ams[k]++, ty = "**" + ty + "**";
+          else if (topk_wins)
+            topk[k]++, tx = "**" + tx + "**";
+        }
+        o += " " + tx + " / " + ty + " |";
+      }
+      o += "\n";
+    }
+  o += "\nPairs won (better at the precision shown; bold above), of " + std::to_string(pairs) + ":";
+  for (int k = 0; k < kN; ++k)
+    o += std::string(" ") + ms[k]->name + " AMS " + std::to_string(ams[k]) + ", top-k " +
+         std::to_string(topk[k]) + ", tie " + std::to_string(tie[k]) + ";";
+  o.back() = '.';
+  return o + "\n";
+}
+
+}  // namespace
+
+// A finished run back from its results.json (amskv eval --from): the cells with their
+// means, the run's settings and data records; for re-rendering the report and plots.
+bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
+                  std::vector<std::string>* data, double* minutes, size_t* rss, std::string* err) {
+  std::string text;
+  if (!cli::read_file(path, &text)) return *err = "cannot read '" + path + "'", false;
+  json::Value v;
+  if (!json::parse(text, &v, err)) return *err = path + ": " + *err, false;
+  auto number = [](const json::Value* x) {
+    return x && x->kind == json::Value::kNumber ? x->num : NAN;
+  };
+  const json::Value* cs = v.get("cells");
+  if (!cs || cs->kind != json::Value::kArray) return *err = path + ": no 'cells' array", false;
+  if (const json::Value* m = v.get("model"); m && m->kind == json::Value::kString)
+    o->model = m->str;
+  auto whole = [&](const char* key, long* out) {
+    const double x = number(v.get(key));
+    if (!std::isnan(x)) *out = (long)x;
+  };
+  whole("ctx", &o->ctx), whole("agree_tokens", &o->agree_tokens), whole("seed", &o->seed);
+  whole("threads", &o->threads);
+  *minutes = number(v.get("minutes"));
+  *rss = (size_t)std::max(0.0, number(v.get("peak_rss_bytes")));
+  if (const json::Value* d = v.get("data"); d && d->kind == json::Value::kArray)
+    for (const json::Value& x : d->arr) data->push_back(json::dump(x));
+  o->ppl = o->recall = o->agree = false;
+  for (const json::Value& x : cs->arr) {
+    Cell c;
+    const json::Value *p = x.get("policy"), *b = x.get("budget"), *e = x.get("error");
+    if (!p || p->kind != json::Value::kString || !b || b->kind != json::Value::kString)
+      return *err = path + ": a cell without policy or budget", false;
+    c.policy = p->str, c.budget_label = b->str;
+    c.full = c.policy == cli::kFull && c.budget_label == "ctx";
+    float f;
+    if (cli::parse_float(c.budget_label, 1e-4f, 1.f, &f)) c.fraction = f;
+    c.budget = (size_t)std::max(0.0, number(x.get("budget_bytes")));
+    c.session_bytes = (size_t)std::max(0.0, number(x.get("session_bytes")));
+    c.capacity = (int)std::max(0.0, number(x.get("capacity")));
+    c.error = e && e->kind == json::Value::kString ? e->str : "";
+    c.failed = !c.error.empty();
+    // One "observation" per mean reproduces it exactly.
+    auto put = [&](const char* key, double* sum, double* n) {
+      const double m = number(x.get(key));
+      if (!std::isnan(m)) *sum = m, *n = 1;
+      return !std::isnan(m);
+    };
+    o->ppl |= put("nll", &c.nll, &c.nll_n);
+    if (const json::Value* q = x.get("nll_quarters"); q && q->kind == json::Value::kArray)
+      for (size_t i = 0; i < 4 && i < q->arr.size(); ++i)
+        if (!std::isnan(number(&q->arr[i]))) c.nll_q[i] = q->arr[i].num, c.nll_qn[i] = 1;
+    o->recall |= put("recall", &c.recall_hit, &c.recall_n);
+    if (const json::Value* r = x.get("recall_by_region"); r && r->kind == json::Value::kArray)
+      for (const json::Value& y : r->arr) {
+        c.region_hit.push_back(std::isnan(number(&y)) ? 0 : y.num);
+        c.region_n.push_back(std::isnan(number(&y)) ? 0 : 1);
+      }
+    o->agree |= put("agree_match", &c.agree_match, &c.agree_n);
+    double unused = 0;
+    put("agree_kl", &c.kl, &unused);
+    put("agree_first_div", &c.first_div, &c.agree_docs);
+    put("wipe_rate", &c.wiped, &c.wipe_segments);
+    c.events = (uint64_t)std::max(0.0, number(x.get("events")));
+    const double pt = number(x.get("prefill_tps")), dt = number(x.get("decode_tps"));
+    c.prefill_tps = std::isnan(pt) ? -1 : pt;
+    c.decode_tps = std::isnan(dt) ? -1 : dt;
+    cells->push_back(c);
+  }
+  return true;
+}
+
+// summary.md (returned in md_out too), results.csv, results.json and the plots in --out.
+bool write_report(const Eval& ev, const std::vector<std::string>& data, std::string* md_out) {
+  std::string& md = *md_out;
+  md = "# amskv eval summary\n\nModel `" + ev.o.model + "`, context " + std::to_string(ev.o.ctx) +
+       " tokens, agreement over " + std::to_string(ev.o.agree_tokens) + " tokens per text, seed " +
+       std::to_string(ev.o.seed) + ", " + std::to_string(ev.o.threads) + " threads, " +
+       num(ev.minutes, "%.1f") + " min, peak RSS " + num(ev.peak_rss / 1048576.0, "%.0f") +
+       " MiB.\n\nData:\n\n";
+  for (const std::string& d : data) md += "- `" + d + "`\n";
+  md += "\n" + markdown(ev) + "\n## AMS against global top-k, same scorer and budget\n\n" +
+        ams_vs_topk(ev);
+  bool ok = write_file(ev.o.out + "/summary.md", md) &&
+            write_file(ev.o.out + "/results.csv", csv(ev)) &&
+            write_file(ev.o.out + "/results.json", results_json(ev, data));
+  ok &= write_plots(ev);
+  return ok;
+}
+
+}  // namespace eval
+}  // namespace amskv

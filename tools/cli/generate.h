@@ -1,0 +1,62 @@
+// What the model subcommands share: the model and a context with one-line errors, and for
+// run and chat their common flags, their set-up and the one generation loop.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/model/llama.h"
+#include "runtime/model/sampler.h"
+#include "tools/cli/common.h"
+#include "tools/cli/flags.h"
+#include "tools/cli/policies.h"
+
+namespace amskv {
+namespace cli {
+
+// Loads the model or says why not (false; the exit status is kRuntime).
+bool load_model(const std::string& path, LlamaModel* m);
+
+// A context, or one line and its exit status: a refused budget or policy is the user's
+// (kUsage), anything else kRuntime.
+int make_context(const LlamaModel& m, amskv_dtype dtype, long threads, const char* policy,
+                 size_t budget, LlamaContext* c);
+
+// The bytes the full cache of this model needs for `tokens` tokens per layer.
+size_t full_cache_bytes(const LlamaModel& m, amskv_dtype dtype, int tokens);
+
+// The settings run and chat share.
+struct Generation {
+  std::string model = default_model(), policy = default_policy();
+  size_t budget = 8u << 20;
+  amskv_dtype dtype = AMSKV_F16;
+  long n = 128, threads = default_threads(), seed = 1, top_k = 0;
+  float temp = 0.f, top_p = 1.f;
+};
+
+// Their flags, appended to a command's own.
+void add_generation_flags(Generation* g, const char* n_help, std::vector<Flag>* flags);
+
+struct Generator {
+  LlamaModel m;
+  Sampler sampler;
+  LlamaContext c;
+  std::vector<std::string> pieces;  // every token's bytes
+  std::vector<float> logits;        // [n_vocab], of the last token fed
+};
+
+// Model, sampler and context for g; 0 or the exit status.
+int start(const Generation& g, Generator* gen);
+
+// The session line on stderr: model, budget, capacity, dtype, policy, kernels, threads.
+void print_session(const Generation& g, const Generator& gen);
+
+// Samples, prints and decodes up to n tokens after gen.logits, stopping at the end of text.
+// false when a decode failed (gen.c.error says why).
+bool generate(Generator& gen, long n, long* generated);
+
+// The eviction line on stderr: events, tokens evicted, wipe-out rate, tokens held.
+void print_eviction(const LlamaContext& c);
+
+}  // namespace cli
+}  // namespace amskv

@@ -1,0 +1,36 @@
+// amskv recall-gen: recall tasks for amskv eval (JSONL, docs/eval.md) made from any text.
+#include <cstdio>
+
+#include "tools/cli/eval.h"
+
+namespace amskv {
+namespace cli {
+
+int cmd_recall_gen(int argc, char** argv) {
+  std::string model = default_model(), text;
+  long ctx = 2048, facts = 8, tasks = 4, seed = 1;
+  Spec spec{"recall-gen",
+            "--text FILE [options]",
+            "  Writes recall tasks (JSONL, docs/eval.md) built from FILE to stdout; the model's\n"
+            "  tokenizer sizes the pieces.\n",
+            {string_flag("--text", "FILE", "the text the tasks are cut from", &text),
+             long_flag("--ctx", "N", "tokens per task prompt", &ctx, 256, 1 << 20),
+             long_flag("--facts", "N", "facts per task", &facts, 1, 64),
+             long_flag("--tasks", "N", "tasks", &tasks, 1, 100000),
+             seed_flag(&seed, "seed of the facts"), model_flag(&model)}};
+  int rc;
+  if (!parse(argc, argv, spec, &rc)) return rc;
+  if (text.empty()) return error(kUsage, "recall-gen needs --text FILE");
+  std::string bytes;
+  if (!read_file(text, &bytes) || bytes.empty())
+    return error(kRuntime, "cannot read text '" + text + "'");
+  LlamaModel m;
+  if (!load_model(model, &m)) return kRuntime;
+  for (const eval::RecallTask& t : eval::make_recall(m.tok, bytes, eval::base_name(text), (int)ctx,
+                                                     (int)facts, (int)tasks, (uint64_t)seed))
+    std::printf("%s\n", eval::task_json(t).c_str());
+  return 0;
+}
+
+}  // namespace cli
+}  // namespace amskv
