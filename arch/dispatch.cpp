@@ -21,6 +21,7 @@ namespace {
 struct CpuFeatures {
   bool avx2_fma_f16c = false;
   bool avx512 = false;  // F, BW, DQ, VL and the OS saves zmm state
+  bool avx512_vnni = false;
   bool neon = false;
 };
 
@@ -49,6 +50,7 @@ CpuFeatures detect() {
                       (b & (1u << 31));  // F, DQ, BW, VL
   f.avx2_fma_f16c = ymm_state && avx2 && fma && f16c;
   f.avx512 = f.avx2_fma_f16c && zmm_state && avx512;
+  f.avx512_vnni = f.avx512 && (c & (1u << 11));
 #elif defined(__aarch64__)
 #if defined(__linux__)
   f.neon = getauxval(AT_HWCAP) & HWCAP_ASIMD;
@@ -121,6 +123,10 @@ bool isa_supported(Isa isa) {
     default:
       return false;
   }
+}
+
+bool cpu_avx512_vnni() {
+  return cpu().avx512_vnni;
 }
 
 const Kernels* kernels_for(Isa isa) {

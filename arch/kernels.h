@@ -55,6 +55,7 @@ bool isa_from_name(const char* name, Isa* out);
 // The CPU and the build both support this variant.
 bool isa_supported(Isa isa);
 const Kernels* kernels_for(Isa isa);  // nullptr when !isa_supported(isa)
+bool cpu_avx512_vnni();               // AVX-512 and its VNNI extension (the model runner's use)
 Isa best_isa();
 
 // The table new sessions use: best_isa(), or AMSKV_ISA from the environment, or the one

@@ -1,47 +1,89 @@
 // AVX2 variant of the matrix-product kernels. Compiled with -mavx2 -mfma -mf16c, only this
-// file.
+// file. Per block of a group: each row's 32 values widened to int16 against the token's
+// block of activations (two vpmaddwd per row), one fma per row into its own accumulator.
 #include <immintrin.h>
 
 #include "arch/matmul.h"
-#include "arch/unpack_x86.h"
 
 namespace amskv {
 namespace avx2 {
 namespace {
 
-__m256i block(const int16_t* w, const int16_t* x) {
-  const __m256i lo = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i*)w),
-                                       _mm256_loadu_si256((const __m256i*)x));
-  const __m256i hi = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i*)(w + 16)),
-                                       _mm256_loadu_si256((const __m256i*)(x + 16)));
-  return _mm256_add_epi32(lo, hi);
+// 16 bytes of row r's values, elements 0-15 (lo) and 16-31 (hi) of the block, as int16.
+template <bool Q4>
+inline void row_values(const uint8_t* q, int r, __m256i* lo, __m256i* hi) {
+  if (Q4) {
+    const __m128i v = _mm_loadu_si128((const __m128i*)(q + 16 * r));
+    const __m128i m = _mm_set1_epi8(15);
+    *lo = _mm256_cvtepu8_epi16(_mm_and_si128(v, m));
+    *hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m));
+  } else {
+    *lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(q + 16 * r)));
+    *hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(q + 64 + 16 * r)));
+  }
 }
 
-// Per block: two vpmaddwd give eight exact int32 sums, scaled into eight float lanes.
-float dot_i16(const int16_t* w, const float* ws, const int16_t* x, const float* xs, int nb) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int b = 0;
-  for (; b + 2 <= nb; b += 2, w += 64, x += 64) {
-    const __m256i p0 = block(w, x), p1 = block(w + 32, x + 32);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ws[b] * xs[b]), _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(ws[b + 1] * xs[b + 1]), _mm256_cvtepi32_ps(p1), acc1);
-  }
-  if (b < nb)
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ws[b] * xs[b]), _mm256_cvtepi32_ps(block(w, x)), acc0);
-  const __m256 a = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
-void unpack_i16(const uint8_t* src, int block_bytes, int offset, int nb, int nibbles, int zero,
-                int16_t* out) {
-  unpack_i16_x86(src, block_bytes, offset, nb, nibbles, zero, out);
+
+template <bool Q4>
+void gemm(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
+  const int nb = w.nb, k = 32 * nb;
+  const size_t qbytes = Q4 ? 64 : 128;
+  for (int g = g0; g < g1; ++g) {
+    const uint8_t* qg = w.q + (size_t)g * nb * qbytes;
+    const uint16_t* dg = w.d + (size_t)g * nb * 4;
+    const uint16_t* mg = Q4 ? w.m + (size_t)g * nb * 4 : nullptr;
+    for (int t = 0; t < x.n_tok; ++t) {
+      const int16_t* xq = x.q + (size_t)t * k;
+      const float* xd = x.d + (size_t)t * nb;
+      const float* xs = x.s + (size_t)t * nb;
+      __m256 acc[kPackRows] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                               _mm256_setzero_ps()};
+      __m128 macc = _mm_setzero_ps();
+      for (int b = 0; b < nb; ++b) {
+        const uint8_t* q = qg + (size_t)b * qbytes;
+        _mm_prefetch((const char*)(q + kPrefetchBytes), _MM_HINT_T0);
+        if (!Q4) _mm_prefetch((const char*)(q + 64 + kPrefetchBytes), _MM_HINT_T0);
+        const __m256i xl = _mm256_loadu_si256((const __m256i*)(xq + 32 * b));
+        const __m256i xh = _mm256_loadu_si256((const __m256i*)(xq + 32 * b + 16));
+        alignas(16) float s[4];
+        _mm_store_ps(s, _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(dg + 4 * b))),
+                                   _mm_set1_ps(xd[b])));
+        for (int r = 0; r < kPackRows; ++r) {
+          __m256i lo, hi;
+          row_values<Q4>(q, r, &lo, &hi);
+          const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, xl), _mm256_madd_epi16(hi, xh));
+          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s[r]), acc[r]);
+        }
+        if (Q4)
+          macc = _mm_fmadd_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(mg + 4 * b))),
+                              _mm_set1_ps(xs[b]), macc);
+      }
+      alignas(16) float m[4];
+      _mm_store_ps(m, macc);
+      for (int r = 0; r < kPackRows; ++r) {
+        const int row = g * kPackRows + r;
+        if (row < w.n_rows) y[(size_t)t * ldy + row] = hsum(acc[r]) + w.m_scale * m[r];
+      }
+    }
+  }
 }
+
+void gemm_q4(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
+  gemm<true>(w, g0, g1, x, y, ldy);
+}
+void gemm_q8(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
+  gemm<false>(w, g0, g1, x, y, ldy);
+}
+
 }  // namespace
 }  // namespace avx2
 
 extern const MatmulKernels kMatmulAvx2;
-constexpr MatmulKernels kMatmulAvx2 = {"avx2", avx2::dot_i16, avx2::unpack_i16};
+constexpr MatmulKernels kMatmulAvx2 = {"avx2", avx2::gemm_q4, avx2::gemm_q8};
 
 }  // namespace amskv

@@ -1,52 +1,68 @@
-// Scalar reference of the matrix-product kernels, and the choice of table (generic code: it
-// reads the per-ISA tables only after the CPU check).
-#include <cstring>
-
+// Scalar reference of the matrix-product kernels (arch/matmul.h), and the choice of variant
+// (generic code: it reads the per-variant tables only after the CPU check).
+#include "arch/f16.h"
 #include "arch/matmul.h"
 
 namespace amskv {
 namespace {
 
-float dot_i16(const int16_t* w, const float* w_scale, const int16_t* x, const float* x_scale,
-              int n_blocks) {
-  float sum = 0.f;
-  for (int b = 0; b < n_blocks; ++b, w += 32, x += 32) {
-    int32_t s = 0;
-    for (int i = 0; i < 32; ++i) s += (int32_t)w[i] * x[i];
-    sum += w_scale[b] * x_scale[b] * (float)s;
-  }
-  return sum;
-}
-
-void unpack_i16(const uint8_t* src, int block_bytes, int offset, int n_blocks, int nibbles,
-                int zero, int16_t* out) {
-  for (int b = 0; b < n_blocks; ++b, out += 32) {
-    const uint8_t* v = src + (size_t)b * block_bytes + offset;
-    if (!nibbles) {
-      for (int i = 0; i < 32; ++i) out[i] = (int8_t)v[i];
-    } else {
-      for (int i = 0; i < 16; ++i) {
-        out[i] = (int16_t)((v[i] & 15) - zero);
-        out[i + 16] = (int16_t)((v[i] >> 4) - zero);
+// Q4: nibbles of 4 rows x 16 bytes per block; Q8: two halves of 4 rows x 16 int8.
+template <bool Q4>
+void gemm(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
+  const int nb = w.nb, k = 32 * nb;
+  const size_t qbytes = Q4 ? 64 : 128;  // per group and block
+  for (int g = g0; g < g1; ++g)
+    for (int t = 0; t < x.n_tok; ++t) {
+      const int16_t* xq = x.q + (size_t)t * k;
+      const float* xd = x.d + (size_t)t * nb;
+      const float* xs = x.s + (size_t)t * nb;
+      float acc[kPackRows] = {}, macc[kPackRows] = {};
+      for (int b = 0; b < nb; ++b) {
+        const size_t gb = (size_t)g * nb + b;
+        const uint8_t* q = w.q + gb * qbytes;
+        for (int r = 0; r < kPackRows; ++r) {
+          int32_t s = 0;
+          for (int i = 0; i < 16; ++i) {
+            const int lo = Q4 ? q[r * 16 + i] & 15 : (int8_t)q[r * 16 + i];
+            const int hi = Q4 ? q[r * 16 + i] >> 4 : (int8_t)q[64 + r * 16 + i];
+            s += lo * xq[b * 32 + i] + hi * xq[b * 32 + 16 + i];
+          }
+          acc[r] += f16_to_f32(w.d[gb * 4 + r]) * xd[b] * (float)s;
+          if (Q4) macc[r] += f16_to_f32(w.m[gb * 4 + r]) * xs[b];
+        }
+      }
+      for (int r = 0; r < kPackRows; ++r) {
+        const int row = g * kPackRows + r;
+        if (row < w.n_rows) y[(size_t)t * ldy + row] = acc[r] + w.m_scale * macc[r];
       }
     }
-  }
 }
 
-const MatmulKernels* compiled(Isa isa) {
-  switch (isa) {
-    case Isa::kRef:
+void gemm_q4(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
+  gemm<true>(w, g0, g1, x, y, ldy);
+}
+void gemm_q8(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
+  gemm<false>(w, g0, g1, x, y, ldy);
+}
+
+const MatmulKernels* compiled(MatmulVariant v) {
+  switch (v) {
+    case MatmulVariant::kRef:
       return &kMatmulRef;
 #ifdef AMSKV_HAVE_AVX2
-    case Isa::kAvx2:
+    case MatmulVariant::kAvx2:
       return &kMatmulAvx2;
 #endif
 #ifdef AMSKV_HAVE_AVX512
-    case Isa::kAvx512:
+    case MatmulVariant::kAvx512:
       return &kMatmulAvx512;
 #endif
+#ifdef AMSKV_HAVE_AVX512VNNI
+    case MatmulVariant::kAvx512Vnni:
+      return &kMatmulAvx512Vnni;
+#endif
 #ifdef AMSKV_HAVE_NEON
-    case Isa::kNeon:
+    case MatmulVariant::kNeon:
       return &kMatmulNeon;
 #endif
     default:
@@ -57,16 +73,46 @@ const MatmulKernels* compiled(Isa isa) {
 }  // namespace
 
 extern const MatmulKernels kMatmulRef;
-constexpr MatmulKernels kMatmulRef = {"ref", dot_i16, unpack_i16};
+constexpr MatmulKernels kMatmulRef = {"ref", gemm_q4, gemm_q8};
 
-const MatmulKernels* matmul_kernels_for(Isa isa) {
-  return isa_supported(isa) ? compiled(isa) : nullptr;
+const char* matmul_variant_name(MatmulVariant v) {
+  static const char* const kNames[] = {"ref", "avx2", "avx512", "avx512vnni", "neon"};
+  return kNames[(int)v];
+}
+
+const MatmulKernels* matmul_kernels_for(MatmulVariant v) {
+  switch (v) {
+    case MatmulVariant::kRef:
+      return compiled(v);
+    case MatmulVariant::kAvx2:
+      return isa_supported(Isa::kAvx2) ? compiled(v) : nullptr;
+    case MatmulVariant::kAvx512:
+      return isa_supported(Isa::kAvx512) ? compiled(v) : nullptr;
+    case MatmulVariant::kAvx512Vnni:
+      return isa_supported(Isa::kAvx512) && cpu_avx512_vnni() ? compiled(v) : nullptr;
+    case MatmulVariant::kNeon:
+      return isa_supported(Isa::kNeon) ? compiled(v) : nullptr;
+    default:
+      return nullptr;
+  }
 }
 
 const MatmulKernels* matmul_kernels() {
   const Kernels* k = active_kernels();
   Isa isa;
-  return k && isa_from_name(k->name, &isa) ? matmul_kernels_for(isa) : nullptr;
+  if (!k || !isa_from_name(k->name, &isa)) return nullptr;
+  switch (isa) {
+    case Isa::kAvx2:
+      return matmul_kernels_for(MatmulVariant::kAvx2);
+    case Isa::kAvx512: {
+      const MatmulKernels* vnni = matmul_kernels_for(MatmulVariant::kAvx512Vnni);
+      return vnni ? vnni : matmul_kernels_for(MatmulVariant::kAvx512);
+    }
+    case Isa::kNeon:
+      return matmul_kernels_for(MatmulVariant::kNeon);
+    default:
+      return matmul_kernels_for(MatmulVariant::kRef);
+  }
 }
 
 }  // namespace amskv

@@ -1,8 +1,10 @@
 #include "runtime/model/llama.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 
 #include "runtime/model/matmul.h"
 
@@ -71,6 +73,26 @@ bool check_hparams(const LlamaHparams& hp, std::string* err) {
   return true;
 }
 
+// Every matrix of the model repacked for the products (matmul.h), in one block.
+bool pack_weights(LlamaModel* m, std::string* err) {
+  std::vector<Matrix*> all = {&m->output};
+  for (LlamaLayer& L : m->layers)
+    for (Matrix* x : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) all.push_back(x);
+  size_t bytes = 0;
+  for (Matrix* x : all) bytes += matmul_packed_bytes(*x->t);
+  m->packed = PackedWeights();
+  m->packed.bytes = bytes;
+  m->packed.mem = bytes ? (uint8_t*)std::aligned_alloc(64, bytes) : nullptr;
+  if (bytes && !m->packed.mem)
+    return fail(err, "model: cannot allocate " + std::to_string(bytes) + " bytes of weights");
+  uint8_t* at = m->packed.mem;
+  for (Matrix* x : all) {
+    *x = matmul_pack(*x->t, at);
+    at += matmul_packed_bytes(*x->t);
+  }
+  return true;
+}
+
 void rmsnorm(float* out, const float* x, const GgufTensor* w, int n, float eps) {
   double ss = 0;
   for (int i = 0; i < n; ++i) ss += (double)x[i] * x[i];
@@ -80,6 +102,24 @@ void rmsnorm(float* out, const float* x, const GgufTensor* w, int n, float eps) 
 }
 
 }  // namespace
+
+PackedWeights::PackedWeights(PackedWeights&& o) noexcept : mem(o.mem), bytes(o.bytes) {
+  o.mem = nullptr;
+  o.bytes = 0;
+}
+
+PackedWeights& PackedWeights::operator=(PackedWeights&& o) noexcept {
+  if (this != &o) {
+    std::free(mem);
+    mem = o.mem, bytes = o.bytes;
+    o.mem = nullptr, o.bytes = 0;
+  }
+  return *this;
+}
+
+PackedWeights::~PackedWeights() {
+  std::free(mem);
+}
 
 bool llama_load(const char* path, LlamaModel* m, std::string* err) {
   *m = LlamaModel();
@@ -129,23 +169,23 @@ bool llama_load(const char* path, LlamaModel* m, std::string* err) {
   if (!get(f, "token_embd.weight", hp.n_embd, hp.n_vocab, &m->tok_embd, err) ||
       !get(f, "output_norm.weight", hp.n_embd, 1, &m->output_norm, err))
     return false;
-  m->output = m->tok_embd;  // tied unless the file has its own
+  m->output.t = m->tok_embd;  // tied unless the file has its own
   if (gguf_tensor(f, "output.weight") &&
-      !get(f, "output.weight", hp.n_embd, hp.n_vocab, &m->output, err))
+      !get(f, "output.weight", hp.n_embd, hp.n_vocab, &m->output.t, err))
     return false;
   m->layers.resize(hp.n_layer);
   for (int l = 0; l < hp.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LlamaLayer& L = m->layers[l];
     if (!get(f, p + "attn_norm.weight", hp.n_embd, 1, &L.attn_norm, err) ||
-        !get(f, p + "attn_q.weight", hp.n_embd, q_dim, &L.wq, err) ||
-        !get(f, p + "attn_k.weight", hp.n_embd, kv_dim, &L.wk, err) ||
-        !get(f, p + "attn_v.weight", hp.n_embd, kv_dim, &L.wv, err) ||
-        !get(f, p + "attn_output.weight", q_dim, hp.n_embd, &L.wo, err) ||
+        !get(f, p + "attn_q.weight", hp.n_embd, q_dim, &L.wq.t, err) ||
+        !get(f, p + "attn_k.weight", hp.n_embd, kv_dim, &L.wk.t, err) ||
+        !get(f, p + "attn_v.weight", hp.n_embd, kv_dim, &L.wv.t, err) ||
+        !get(f, p + "attn_output.weight", q_dim, hp.n_embd, &L.wo.t, err) ||
         !get(f, p + "ffn_norm.weight", hp.n_embd, 1, &L.ffn_norm, err) ||
-        !get(f, p + "ffn_gate.weight", hp.n_embd, hp.n_ff, &L.w_gate, err) ||
-        !get(f, p + "ffn_up.weight", hp.n_embd, hp.n_ff, &L.w_up, err) ||
-        !get(f, p + "ffn_down.weight", hp.n_ff, hp.n_embd, &L.w_down, err))
+        !get(f, p + "ffn_gate.weight", hp.n_embd, hp.n_ff, &L.w_gate.t, err) ||
+        !get(f, p + "ffn_up.weight", hp.n_embd, hp.n_ff, &L.w_up.t, err) ||
+        !get(f, p + "ffn_down.weight", hp.n_ff, hp.n_embd, &L.w_down.t, err))
       return false;
   }
   TokenizerData td;
@@ -153,7 +193,7 @@ bool llama_load(const char* path, LlamaModel* m, std::string* err) {
   if ((int64_t)td.tokens.size() != hp.n_vocab)
     return fail(err, "model: the tokenizer has " + std::to_string(td.tokens.size()) +
                          " tokens but token_embd has " + std::to_string(hp.n_vocab) + " rows");
-  return tokenizer_init(m->tok, td, err);
+  return tokenizer_init(m->tok, td, err) && pack_weights(m, err);
 }
 
 amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, const char* policy,
@@ -169,6 +209,14 @@ amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, con
   cfg.policy = policy;
   cfg.n_threads = n_threads;
   return cfg;
+}
+
+size_t llama_context_bytes(const LlamaContext& c) {
+  size_t floats = 0;
+  for (const std::vector<float>* v : {&c.x, &c.xb, &c.q, &c.k, &c.v, &c.att, &c.hb, &c.hb2})
+    floats += v->capacity();
+  return floats * 4 + c.xq.q.capacity() * 2 + (c.xq.d.capacity() + c.xq.s.capacity()) * 4 +
+         c.xq.lo.capacity() + c.xq.hi.capacity();
 }
 
 bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams& p,
@@ -227,7 +275,7 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
   for (int l = 0; l < hp.n_layer; ++l) {
     const LlamaLayer& L = m.layers[l];
     for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, x + t * E, L.attn_norm, E, hp.rms_eps);
-    const MatmulOut qkv[] = {{L.wq, c.q.data()}, {L.wk, c.k.data()}, {L.wv, c.v.data()}};
+    const MatmulOut qkv[] = {{&L.wq, c.q.data()}, {&L.wk, c.k.data()}, {&L.wv, c.v.data()}};
     matmul(qkv, 3, xb, n, xq, nt);
     // RoPE, the KV cache, eviction and attention: all inside amskv.
     if (mode == Mode::kDecodeMany) {
@@ -259,32 +307,33 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
         return false;
       }
     }
-    const MatmulOut o[] = {{L.wo, xb}};
+    const MatmulOut o[] = {{&L.wo, xb}};
     matmul(o, 1, c.att.data(), n, xq, nt);
     for (size_t i = 0; i < (size_t)n * E; ++i) x[i] += xb[i];
     for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, x + t * E, L.ffn_norm, E, hp.rms_eps);
-    const MatmulOut gate_up[] = {{L.w_gate, hb}, {L.w_up, hb2}};
+    const MatmulOut gate_up[] = {{&L.w_gate, hb}, {&L.w_up, hb2}};
     matmul(gate_up, 2, xb, n, xq, nt);
     for (size_t i = 0; i < (size_t)n * F; ++i)
       hb[i] = hb[i] / (1.f + std::exp(-hb[i])) * hb2[i];  // SwiGLU
-    const MatmulOut down[] = {{L.w_down, xb}};
+    const MatmulOut down[] = {{&L.w_down, xb}};
     matmul(down, 1, hb, n, xq, nt);
     for (size_t i = 0; i < (size_t)n * E; ++i) x[i] += xb[i];
   }
-  if (mode == Mode::kDecodeMany) {
+  // The output layer: every token's logits with kDecodeMany, else the last token's.
+  const bool many = mode == Mode::kDecodeMany;
+  if (many)
     for (int t = 0; t < n; ++t) seqs[t]->pos += 1;
-    if (logits) {
-      for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, x + t * E, m.output_norm, E, hp.rms_eps);
-      const MatmulOut out[] = {{m.output, logits}};
-      matmul(out, 1, xb, n, xq, nt);
-    }
-    return true;
-  }
-  c.pos += n;
+  else
+    c.pos += n;
   if (logits) {
-    rmsnorm(xb, x + (n - 1) * E, m.output_norm, E, hp.rms_eps);
-    const MatmulOut out[] = {{m.output, logits}};
-    matmul(out, 1, xb, 1, xq, nt);
+    const auto t0 = std::chrono::steady_clock::now();
+    const int first = many ? 0 : n - 1, rows = many ? n : 1;
+    for (int t = 0; t < rows; ++t)
+      rmsnorm(xb + t * E, x + (first + t) * E, m.output_norm, E, hp.rms_eps);
+    const MatmulOut out[] = {{&m.output, logits}};
+    matmul(out, 1, xb, rows, xq, nt);
+    c.output_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return true;
 }

@@ -26,7 +26,20 @@ struct LlamaHparams {
 };
 
 struct LlamaLayer {
-  const GgufTensor *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down;
+  const GgufTensor *attn_norm, *ffn_norm;
+  Matrix wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+// The repacked weights of a model (matmul_pack), one block for all of them.
+struct PackedWeights {
+  uint8_t* mem = nullptr;
+  size_t bytes = 0;
+  PackedWeights() = default;
+  PackedWeights(const PackedWeights&) = delete;
+  PackedWeights& operator=(const PackedWeights&) = delete;
+  PackedWeights(PackedWeights&& o) noexcept;
+  PackedWeights& operator=(PackedWeights&& o) noexcept;
+  ~PackedWeights();
 };
 
 struct LlamaModel {
@@ -35,7 +48,8 @@ struct LlamaModel {
   std::vector<LlamaLayer> layers;
   const GgufTensor* tok_embd = nullptr;
   const GgufTensor* output_norm = nullptr;
-  const GgufTensor* output = nullptr;  // token_embd itself when the embeddings are tied
+  Matrix output;  // of token_embd itself when the embeddings are tied
+  PackedWeights packed;
   Tokenizer tok;
 };
 
@@ -69,12 +83,17 @@ struct LlamaContext {
   // q, k, v, the attention output att, and the FFN's gate and up projections.
   std::vector<float> x, xb, q, k, v, att, hb, hb2;
   MatmulScratch xq;  // the input of a matrix product quantized to 16 bits
+  double output_seconds = 0;  // spent in the output layer (final norm and logits), all calls
 
   LlamaContext() = default;
   LlamaContext(const LlamaContext&) = delete;
   LlamaContext& operator=(const LlamaContext&) = delete;
   ~LlamaContext() { amskv_session_destroy(kv); }
 };
+
+// Bytes of the context's own buffers (activations and their quantized copy), beyond the
+// model's weights and the KV session.
+size_t llama_context_bytes(const LlamaContext& c);
 
 // Creates the session (p.kv_budget bytes at most) and the buffers. false + err (and
 // c->status from amskv: AMSKV_E_BUDGET, AMSKV_E_POLICY, ...) when the session is refused.

@@ -15,20 +15,13 @@ inline float half(const uint8_t* p) {
   return f16_to_f32(h);
 }
 
-// One quantized row as int16 values with a scale (and, with a minimum, an offset) per block:
-// w[i] = d[b] * q[i] (+ m[b]), laid out as the type table says (gguf.h GgmlBlock32).
-void unpack_row(const MatmulKernels* kern, const GgmlTypeInfo& t, const uint8_t* row, int nb,
-                int16_t* q, float* d, float* m) {
-  const int bb = (int)t.size;
-  for (int b = 0; b < nb; ++b) d[b] = half(row + (size_t)b * bb);
-  if (t.q32.min_offset)
-    for (int b = 0; b < nb; ++b) m[b] = half(row + (size_t)b * bb + t.q32.min_offset);
-  kern->unpack_i16(row, bb, t.q32.q_offset, nb, t.q32.nibbles, t.q32.zero, q);
+size_t align64(size_t n) {
+  return (n + 63) / 64 * 64;
 }
 
 // Rows [r0, r1) of one output for every token.
 struct Rows {
-  const GgufTensor* w;
+  const Matrix* w;
   const float* x;
   const MatmulScratch* xq;
   const MatmulKernels* kern;
@@ -37,34 +30,26 @@ struct Rows {
   int r0, r1;
 };
 
-void rows_quantized(const Rows& j) {
-  const int k = (int)j.w->ne[0], nb = k / 32;
-  const size_t n = (size_t)j.w->n_rows;
-  alignas(64) int16_t q[kMatmulMaxRow];
-  float d[kMatmulMaxRow / 32], m[kMatmulMaxRow / 32];
-  const GgmlTypeInfo& type = *ggml_type_info(j.w->type);
-  const bool offsets = type.q32.min_offset != 0;
-  for (int r = j.r0; r < j.r1; ++r) {
-    unpack_row(j.kern, type, j.w->data + (size_t)r * j.w->row_bytes, nb, q, d, m);
-    for (int t = 0; t < j.n_tok; ++t) {  // the unpacked row stays in L1 across the tokens
-      const float* xd = j.xq->d.data() + (size_t)t * nb;
-      float y = j.kern->dot_i16(q, d, j.xq->q.data() + (size_t)t * k, xd, nb);
-      if (offsets) {
-        const float* xs = j.xq->s.data() + (size_t)t * nb;
-        for (int b = 0; b < nb; ++b) y += m[b] * xs[b];
-      }
-      j.y[t * n + r] = y;
-    }
-  }
+// Groups of packed rows: r0 and r1 are multiples of kPackRows (or r1 the last row).
+void rows_packed(const Rows& j) {
+  const QuantActs x{j.xq->q.data(), j.xq->d.data(), j.xq->s.data(), j.n_tok, j.xq->lo.data(),
+                   j.xq->hi.data()};
+  const int g0 = j.r0 / kPackRows, g1 = (j.r1 + kPackRows - 1) / kPackRows;
+  const size_t ld = (size_t)j.w->t->n_rows;
+  if (j.w->q4)
+    j.kern->gemm_q4(j.w->packed, g0, g1, x, j.y, ld);
+  else
+    j.kern->gemm_q8(j.w->packed, g0, g1, x, j.y, ld);
 }
 
 // F32 and F16 weights: f32 dot products, eight partial sums updated lane-wise.
 void rows_float(const Rows& j) {
-  const int k = (int)j.w->ne[0];
-  const size_t n = (size_t)j.w->n_rows;
-  const bool f16 = j.w->type == GGML_TYPE_F16;
+  const GgufTensor& w = *j.w->t;
+  const int k = (int)w.ne[0];
+  const size_t n = (size_t)w.n_rows;
+  const bool f16 = w.type == GGML_TYPE_F16;
   for (int r = j.r0; r < j.r1; ++r) {
-    const uint8_t* row = j.w->data + (size_t)r * j.w->row_bytes;
+    const uint8_t* row = w.data + (size_t)r * w.row_bytes;
     for (int t = 0; t < j.n_tok; ++t) {
       const float* x = j.x + (size_t)t * k;
       float acc[8] = {};
@@ -86,12 +71,16 @@ void rows_float(const Rows& j) {
 void quantize_q16(const float* x, int n_blocks, MatmulScratch* out) {
   for (int b = 0; b < n_blocks; ++b, x += 32) {
     float amax = 0.f;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+    for (int i = 0; i < 32; ++i) amax = std::fabs(x[i]) > amax ? std::fabs(x[i]) : amax;
     const float d = amax / 32767.f, id = d > 0.f ? 1.f / d : 0.f;
     int16_t* q = out->q.data() + (size_t)b * 32;
+    uint8_t* lo = out->lo.data() + (size_t)b * 32;
+    int8_t* hi = out->hi.data() + (size_t)b * 32;
     int32_t sum = 0;
     for (int i = 0; i < 32; ++i) {
       q[i] = (int16_t)std::nearbyint(x[i] * id);
+      lo[i] = (uint8_t)(q[i] & 255);
+      hi[i] = (int8_t)(q[i] >> 8);  // arithmetic: q = 256 hi + lo
       sum += q[i];
     }
     out->d[b] = d;
@@ -99,7 +88,10 @@ void quantize_q16(const float* x, int n_blocks, MatmulScratch* out) {
   }
 }
 
-constexpr int kRowsPerTask = 16;  // enough to amortise the call, small enough to balance
+// Enough to amortise the call, small enough to balance; whole groups, and 64 bytes of output
+// per token, so threads never write the same cache line.
+constexpr int kRowsPerTask = 16;
+static_assert(kRowsPerTask % kPackRows == 0, "tasks take whole groups");
 
 }  // namespace
 
@@ -110,26 +102,67 @@ bool matmul_supported(int type, int64_t row_len) {
   return known && row_len > 0 && row_len % 32 == 0 && row_len <= kMatmulMaxRow;
 }
 
+size_t matmul_packed_bytes(const GgufTensor& t) {
+  const GgmlTypeInfo* ti = ggml_type_info(t.type);
+  if (!ti || !ti->q32.q_offset) return 0;
+  const size_t groups = (size_t)(t.n_rows + kPackRows - 1) / kPackRows, nb = (size_t)t.ne[0] / 32;
+  const size_t q = groups * nb * (ti->q32.nibbles ? 64 : 128), scales = groups * nb * kPackRows * 2;
+  return align64(q) + align64(scales) * (ti->q32.nibbles ? 2 : 1);
+}
+
+Matrix matmul_pack(const GgufTensor& t, uint8_t* mem) {
+  Matrix m;
+  m.t = &t;
+  const GgmlTypeInfo* ti = ggml_type_info(t.type);
+  if (!ti || !ti->q32.q_offset) return m;
+  const GgmlBlock32& b32 = ti->q32;
+  const int nb = (int)(t.ne[0] / 32), n = (int)t.n_rows;
+  const size_t groups = (size_t)(n + kPackRows - 1) / kPackRows;
+  const size_t qbytes = groups * nb * (b32.nibbles ? 64 : 128), scales = groups * nb * kPackRows;
+  std::memset(mem, 0, matmul_packed_bytes(t));  // padding rows stay zero
+  uint8_t* q = mem;
+  uint16_t* d = (uint16_t*)(mem + align64(qbytes));
+  uint16_t* mn = b32.nibbles ? (uint16_t*)(mem + align64(qbytes) + align64(scales * 2)) : nullptr;
+  for (int r = 0; r < n; ++r)
+    for (int b = 0; b < nb; ++b) {
+      const uint8_t* blk = t.data + (size_t)r * t.row_bytes + (size_t)b * ti->size;
+      const size_t gb = (size_t)(r / kPackRows) * nb + b, lane = (size_t)(r % kPackRows);
+      std::memcpy(&d[gb * kPackRows + lane], blk, 2);
+      const uint8_t* v = blk + b32.q_offset;
+      if (b32.nibbles) {  // 16 bytes of nibbles; Q4_0's zero becomes a minimum of -8 d
+        std::memcpy(q + gb * 64 + lane * 16, v, 16);
+        std::memcpy(&mn[gb * kPackRows + lane], b32.min_offset ? blk + b32.min_offset : blk, 2);
+      } else {  // 32 int8: elements 0-15, then 16-31
+        std::memcpy(q + gb * 128 + lane * 16, v, 16);
+        std::memcpy(q + gb * 128 + 64 + lane * 16, v + 16, 16);
+      }
+    }
+  m.q4 = b32.nibbles != 0;
+  m.packed = PackedMatrix{q, d, mn, b32.min_offset ? 1.f : -(float)b32.zero, nb, n};
+  return m;
+}
+
 void matmul_scratch_init(MatmulScratch* s, int n_tok, int k) {
   s->q.assign((size_t)n_tok * k, 0);
   s->d.assign((size_t)n_tok * k / 32, 0.f);
   s->s.assign((size_t)n_tok * k / 32, 0.f);
+  s->lo.assign((size_t)n_tok * k, 0);
+  s->hi.assign((size_t)n_tok * k, 0);
 }
 
 void matmul(const MatmulOut* outs, int n_outs, const float* x, int n_tok, MatmulScratch* xq,
             int n_threads) {
   if (n_outs < 1 || n_outs > 8 || n_tok < 1) return;
-  const int k = (int)outs[0].w->ne[0];
+  const int k = (int)outs[0].w->t->ne[0];
   bool quantized = false;
-  for (int o = 0; o < n_outs; ++o)
-    quantized |= outs[o].w->type != GGML_TYPE_F32 && outs[o].w->type != GGML_TYPE_F16;
+  for (int o = 0; o < n_outs; ++o) quantized |= outs[o].w->packed.q != nullptr;
   if (quantized) quantize_q16(x, n_tok * (k / 32), xq);
   const MatmulKernels* kern = matmul_kernels();
   // Tasks of kRowsPerTask rows, numbered across the outputs; a task never spans two.
   int first_task[9] = {0};
   for (int o = 0; o < n_outs; ++o)
     first_task[o + 1] =
-        first_task[o] + (int)((outs[o].w->n_rows + kRowsPerTask - 1) / kRowsPerTask);
+        first_task[o] + (int)((outs[o].w->t->n_rows + kRowsPerTask - 1) / kRowsPerTask);
   const int n_tasks = first_task[n_outs];
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n_threads > 1)
@@ -137,14 +170,13 @@ void matmul(const MatmulOut* outs, int n_outs, const float* x, int n_tok, Matmul
   for (int task = 0; task < n_tasks; ++task) {
     int o = 0;
     while (task >= first_task[o + 1]) ++o;
-    const int r0 = (task - first_task[o]) * kRowsPerTask, n_rows = (int)outs[o].w->n_rows;
+    const int r0 = (task - first_task[o]) * kRowsPerTask, n_rows = (int)outs[o].w->t->n_rows;
     const int r1 = r0 + kRowsPerTask < n_rows ? r0 + kRowsPerTask : n_rows;
     const Rows j{outs[o].w, x, xq, kern, n_tok, outs[o].y, r0, r1};
-    const int type = outs[o].w->type;
-    if (type == GGML_TYPE_F32 || type == GGML_TYPE_F16)
-      rows_float(j);
+    if (outs[o].w->packed.q)
+      rows_packed(j);
     else
-      rows_quantized(j);
+      rows_float(j);
   }
   (void)n_threads;
 }

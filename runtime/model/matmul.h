@@ -1,24 +1,26 @@
-// Matrix products of GGUF weight matrices with f32 activations, dequantizing on the fly.
+// Matrix products of GGUF weight matrices with f32 activations.
 //
-// Quantized weights (Q4_0, Q4_1, Q8_0) work much as in llama.cpp: the activations are first
-// quantized per block of 32 with a scale, and each block product is an integer dot product
-// scaled once. Unlike llama.cpp's 8 bits, activations get 16 bits: as fast (the int16
-// multiply-add, vpmaddwd, is the widest integer product x86 has) and as accurate as f32 to
-// ~1e-5 relative, where 8 bits moved SmolLM2's logits by up to ~3. A weight row is unpacked
-// to int16 once and then dotted with every token's activations by the arch kernel dot_i16
-// (AVX-512, AVX2, NEON or the scalar reference), so prefill and batched decode read and
-// unpack each row once per batch. F32 and F16 weights dot f32 activations directly.
+// Quantized weights (Q4_0, Q4_1, Q8_0) are repacked once at load into the layout the kernels
+// stream (arch/matmul.h: rows in groups of four, each block's values side by side, f16 scales
+// apart; the same bytes as the file's blocks). The activations are quantized per block of 32
+// to 16 bits with a scale, so each block product is an exact integer sum scaled once: as
+// accurate as f32 to ~1e-5 relative (8-bit activations, as llama.cpp uses, move SmolLM2's
+// logits visibly), and decode is bound by reading the weights, not by the arithmetic. A
+// group's rows are dotted with every token of a batch while they are in L1, so prefill and
+// batched decode read the weights once per batch. F32 and F16 weights dot f32 activations
+// directly from the file.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "arch/matmul.h"
 #include "runtime/model/gguf.h"
 
 namespace amskv {
 
-// The longest row (ne[0]) a quantized matrix may have: a row is unpacked on the stack.
+// The longest row (ne[0]) a matrix may have: a bound on what an untrusted file can ask for.
 constexpr int kMatmulMaxRow = 16384;
 
 // F32, F16, Q8_0, Q4_0 and Q4_1 matrices whose rows are a multiple of 32 and at most
@@ -30,15 +32,31 @@ bool matmul_supported(int ggml_type, int64_t row_len);
 struct MatmulScratch {
   std::vector<int16_t> q;   // [n_tok][k]
   std::vector<float> d, s;  // [n_tok][k / 32]
+  std::vector<uint8_t> lo;  // [n_tok][k]: q's low bytes
+  std::vector<int8_t> hi;   // [n_tok][k]: q's high bytes (q = 256 hi + lo)
 };
 
 // Sizes the scratch for n_tok tokens of rows up to k long (allocates; do it once).
 void matmul_scratch_init(MatmulScratch* s, int n_tok, int k);
 
+// A weight matrix as the products read it: the file's tensor and, for the quantized types,
+// its repacked copy (packed.q non-null).
+struct Matrix {
+  const GgufTensor* t = nullptr;
+  PackedMatrix packed{};
+  bool q4 = false;  // packed as Q4 (else Q8)
+};
+
+// Bytes the repacked copy of t takes (0 for F32 and F16, which are read from the file).
+size_t matmul_packed_bytes(const GgufTensor& t);
+// The matrix of t; its repacked copy goes to `mem` (matmul_packed_bytes(t) bytes, 64-byte
+// aligned), which must outlive it.
+Matrix matmul_pack(const GgufTensor& t, uint8_t* mem);
+
 // One output of a fused product: y[t][r] = dot(row r of w, x[t]) for every row of w.
 struct MatmulOut {
-  const GgufTensor* w;
-  float* y;  // [n_tok][w->n_rows]
+  const Matrix* w;
+  float* y;  // [n_tok][n_rows of w]
 };
 
 // x: [n_tok][k] with k = ne[0] of every w (a multiple of 32). The rows of all outputs (at

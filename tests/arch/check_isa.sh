@@ -21,7 +21,7 @@ for lib in "${libs[@]}"; do
     name=$(basename "$obj")
     n=$("$OBJDUMP" -d --no-show-raw-insn "$obj" | grep -c '%zmm' || true)
     case $name in
-      *_avx512.cpp.o)
+      *_avx512.cpp.o | *_avx512vnni.cpp.o)
         if [ "$n" -eq 0 ]; then echo "FAIL: $name has no zmm instructions"; fail=1;
         else echo "ok: $name has $n zmm instructions"; fi ;;
       *)

@@ -1,80 +1,151 @@
-// The model runner's matrix-product kernels (arch/matmul.h) of every ISA variant the CPU runs,
-// against the scalar reference: block counts around the unrolling, misaligned pointers, the
-// value ranges of every quantized type.
+// The model runner's matrix-product kernels (arch/matmul.h) of every variant the CPU runs,
+// against the scalar reference, and the reference against a plain double computation of the
+// packed layout's definition: block counts around the unrolling, group counts that leave
+// padded rows, several tokens, every value range of the packed types.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "arch/f16.h"
 #include "arch/matmul.h"
-#include "tests/arch/isa_test.h"
 
 namespace amskv {
 namespace {
 
-constexpr float kDotTolF32 = 2e-6f;  // reassociation of a float sum, relative to sum |w x|
+constexpr double kTol = 2e-6;  // float reassociation, relative to sum |w x|
 
-class MatmulKernels : public IsaTest<amskv::MatmulKernels, matmul_kernels_for, &kMatmulRef> {};
+// A random packed matrix of n rows and nb blocks, random 16-bit activations, and the exact
+// products in double.
+struct Case {
+  bool q4;
+  int n, nb, n_tok;
+  std::vector<uint8_t> q;
+  std::vector<uint16_t> d, m;
+  std::vector<int16_t> xq;
+  std::vector<uint8_t> lo;
+  std::vector<int8_t> hi;
+  std::vector<float> xd, xs;
+  float m_scale;
+  std::vector<double> want, scale;  // [n_tok][n]: exact value and sum of |terms|
 
-TEST_P(MatmulKernels, BlockedInt16DotMatchesReference) {
-  // Weights as the model runner unpacks them (4-bit and int8 ranges) against 16-bit
-  // activations at full scale: the worst case for the exact integer block sums.
-  for (int w_max : {8, 15, 127})
-    for (int nb : {1, 2, 3, 7, 18, 48, 49}) {
-      std::uniform_int_distribution<int> uw(-w_max, w_max), ux(-32767, 32767);
-      std::vector<int16_t> w(nb * 32), x(nb * 32);
-      for (auto& v : w) v = (int16_t)uw(rng_);
-      for (auto& v : x) v = (int16_t)ux(rng_);
-      x[0] = 32767;
-      w[0] = (int16_t)w_max;
-      const std::vector<float> ws = random(nb, 0.01f), xs = random(nb, 1e-4f);
-      const Shifted<int16_t> w1(w, 1), x3(x, 3);  // misaligned by 2 and 6 bytes
-      double scale = 0;                           // sum of absolute products: the error scale
-      for (int b = 0; b < nb; ++b)
-        for (int i = 0; i < 32; ++i)
-          scale += std::fabs((double)ws[b] * xs[b] * w[b * 32 + i] * x[b * 32 + i]);
-      const float want = ref_->dot_i16(w.data(), ws.data(), x.data(), xs.data(), nb);
-      const float got = k_->dot_i16(w1.p, ws.data(), x3.p, xs.data(), nb);
-      double exact = 0;
-      for (int b = 0; b < nb; ++b) {
-        int64_t s = 0;
-        for (int i = 0; i < 32; ++i) s += (int64_t)w[b * 32 + i] * x[b * 32 + i];
-        exact += (double)ws[b] * xs[b] * (double)s;
+  Case(bool is_q4, int rows, int blocks, int tokens, uint32_t seed)
+      : q4(is_q4), n(rows), nb(blocks), n_tok(tokens), m_scale(is_q4 ? -8.f : 1.f) {
+    std::mt19937 rng(seed);
+    const int groups = (n + kPackRows - 1) / kPackRows;
+    q.resize((size_t)groups * nb * (q4 ? 64 : 128));
+    for (auto& v : q) v = (uint8_t)rng();
+    std::uniform_real_distribution<float> ud(-0.05f, 0.05f), ux(0.f, 1e-3f);
+    d.resize((size_t)groups * nb * kPackRows);
+    m.resize(d.size());
+    for (size_t i = 0; i < d.size(); ++i) d[i] = f32_to_f16(ud(rng)), m[i] = f32_to_f16(ud(rng));
+    xq.resize((size_t)n_tok * nb * 32);
+    std::uniform_int_distribution<int> uq(-32767, 32767);
+    for (auto& v : xq) v = (int16_t)uq(rng);
+    xq[0] = 32767;
+    xq[1] = -32767;
+    for (int16_t v : xq) lo.push_back((uint8_t)(v & 255)), hi.push_back((int8_t)(v >> 8));
+    xd.resize((size_t)n_tok * nb);
+    xs.resize(xd.size());
+    for (size_t i = 0; i < xd.size(); ++i) {
+      xd[i] = ux(rng);
+      long sum = 0;
+      for (int j = 0; j < 32; ++j) sum += xq[i * 32 + j];
+      xs[i] = xd[i] * (float)sum;
+    }
+    want.assign((size_t)n_tok * n, 0.0);
+    scale.assign(want.size(), 0.0);
+    for (int t = 0; t < n_tok; ++t)
+      for (int r = 0; r < n; ++r)
+        for (int b = 0; b < nb; ++b) {
+          const size_t gb = (size_t)(r / kPackRows) * nb + b, lane = r % kPackRows;
+          const double dw = f16_to_f32(d[gb * kPackRows + lane]);
+          const double x = xd[(size_t)t * nb + b];
+          for (int i = 0; i < 32; ++i) {
+            const int half = i / 16, e = i % 16;
+            int v;
+            if (q4) {
+              const uint8_t byte = q[gb * 64 + lane * 16 + e];
+              v = half ? byte >> 4 : byte & 15;
+            } else {
+              v = (int8_t)q[gb * 128 + half * 64 + lane * 16 + e];
+            }
+            const double term = dw * v * x * xq[((size_t)t * nb + b) * 32 + i];
+            want[(size_t)t * n + r] += term;
+            scale[(size_t)t * n + r] += std::fabs(term);
+          }
+          if (q4) {
+            const double term =
+                m_scale * (double)f16_to_f32(m[gb * kPackRows + lane]) * xs[(size_t)t * nb + b];
+            want[(size_t)t * n + r] += term;
+            scale[(size_t)t * n + r] += std::fabs(term);
+          }
+        }
+  }
+
+  std::vector<float> run(const MatmulKernels& k, int g0, int g1) const {
+    const PackedMatrix w{q.data(), d.data(), q4 ? m.data() : nullptr, m_scale, nb, n};
+    const QuantActs x{xq.data(), xd.data(), xs.data(), n_tok, lo.data(), hi.data()};
+    std::vector<float> y((size_t)n_tok * n, NAN);
+    (q4 ? k.gemm_q4 : k.gemm_q8)(w, g0, g1, x, y.data(), (size_t)n);
+    return y;
+  }
+};
+
+TEST(MatmulReference, MatchesThePackedLayoutsDefinition) {
+  for (bool q4 : {true, false})
+    for (int n : {1, 4, 7, 13})
+      for (int nb : {1, 3, 18}) {
+        const Case c(q4, n, nb, 3, 100 + n * 7 + nb);
+        const std::vector<float> y = c.run(kMatmulRef, 0, (n + 3) / 4);
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_NEAR(y[i], c.want[i], 1e-5 * c.scale[i] + 1e-30)
+              << (q4 ? "q4" : "q8") << " rows " << n << " blocks " << nb << " at " << i;
       }
-      ASSERT_NEAR(want, exact, kDotTolF32 * scale) << "reference, nb " << nb;
-      ASSERT_NEAR(got, want, kDotTolF32 * scale) << "nb " << nb << " w_max " << w_max;
-    }
 }
 
-TEST_P(MatmulKernels, UnpackInt16MatchesReference) {
-  // Q8_0 (34-byte blocks, values at 2), Q4_0 (18, at 2, zero 8), Q4_1 (20, at 4, zero 0),
-  // every byte value, a misaligned source.
-  struct Layout {
-    int block_bytes, offset, nibbles, zero;
-  };
-  for (Layout l : {Layout{34, 2, 0, 0}, Layout{18, 2, 1, 8}, Layout{20, 4, 1, 0}})
-    for (int nb : {1, 2, 5, 18, 48}) {
-      std::vector<uint8_t> src(nb * l.block_bytes + 1);
-      for (size_t i = 0; i < src.size(); ++i) src[i] = (uint8_t)(i * 97 + 13 + nb);
-      std::vector<int16_t> want(nb * 32), got(nb * 32 + 1);
-      ref_->unpack_i16(src.data() + 1, l.block_bytes, l.offset, nb, l.nibbles, l.zero, want.data());
-      k_->unpack_i16(src.data() + 1, l.block_bytes, l.offset, nb, l.nibbles, l.zero,
-                     got.data() + 1);
-      for (int i = 0; i < nb * 32; ++i)
-        ASSERT_EQ(got[i + 1], want[i]) << "block bytes " << l.block_bytes << " element " << i;
-      // The reference itself: element 17 of block 0 is the high nibble of byte 1.
-      const uint8_t b1 = src[1 + l.offset + 1];
-      ASSERT_EQ(want[17], l.nibbles ? (b1 >> 4) - l.zero : (int8_t)src[1 + l.offset + 17]);
-    }
+class MatmulKernels : public ::testing::TestWithParam<MatmulVariant> {};
+
+TEST_P(MatmulKernels, EveryVariantMatchesTheReference) {
+  const amskv::MatmulKernels* k = matmul_kernels_for(GetParam());
+  if (!k) GTEST_SKIP() << matmul_variant_name(GetParam()) << " not available on this CPU/build";
+  for (bool q4 : {true, false})
+    for (int n : {3, 4, 9, 16, 37})
+      for (int nb : {1, 2, 5, 18, 48})
+        for (int n_tok : {1, 4}) {
+          const Case c(q4, n, nb, n_tok, 7 * n + 3 * nb + n_tok);
+          const int groups = (n + 3) / 4;
+          const std::vector<float> want = c.run(kMatmulRef, 0, groups);
+          const std::vector<float> got = c.run(*k, 0, groups);
+          for (size_t i = 0; i < got.size(); ++i)
+            ASSERT_NEAR(got[i], want[i], kTol * c.scale[i] + 1e-30)
+                << (q4 ? "q4" : "q8") << " rows " << n << " blocks " << nb << " tokens " << n_tok
+                << " at " << i;
+          // A range of groups writes those rows alone.
+          if (groups > 1) {
+            const std::vector<float> part = c.run(*k, 1, groups);
+            for (int t = 0; t < n_tok; ++t)
+              for (int r = 0; r < n; ++r)
+                ASSERT_EQ(std::isnan(part[(size_t)t * n + r]), r < kPackRows) << "row " << r;
+          }
+        }
 }
 
-AMSKV_ALL_ISAS(MatmulKernels);
+INSTANTIATE_TEST_SUITE_P(AllVariants, MatmulKernels,
+                         ::testing::Values(MatmulVariant::kRef, MatmulVariant::kAvx2,
+                                           MatmulVariant::kAvx512, MatmulVariant::kAvx512Vnni,
+                                           MatmulVariant::kNeon),
+                         [](const auto& info) {
+                           return std::string(matmul_variant_name(info.param));
+                         });
 
 TEST(MatmulDispatch, TheActiveVariantFollowsTheSessionKernels) {
   ASSERT_NE(matmul_kernels(), nullptr);
-  EXPECT_STREQ(matmul_kernels()->name, active_kernels()->name);
+  const std::string name = matmul_kernels()->name, isa = active_kernels()->name;
+  EXPECT_EQ(name.compare(0, isa.size(), isa), 0) << name << " for kernels " << isa;
 }
 
 }  // namespace

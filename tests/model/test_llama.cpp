@@ -203,7 +203,7 @@ TEST_F(TinyLlama, Hyperparameters) {
   EXPECT_EQ(hp.n_layer, 2);
   EXPECT_EQ(hp.head_dim, 32);
   EXPECT_EQ(hp.n_vocab, kTinyVocab);
-  EXPECT_EQ(model_->output, model_->tok_embd);  // tied
+  EXPECT_EQ(model_->output.t, model_->tok_embd);  // tied
 }
 
 TEST_F(TinyLlama, PrefillEqualsTokenByTokenDecode) {
@@ -530,7 +530,7 @@ TEST_F(SmolLM2, Hyperparameters) {
   EXPECT_EQ(hp.n_ff, 1536);
   EXPECT_EQ(hp.n_vocab, 49152);
   EXPECT_FLOAT_EQ(hp.rope_theta, 100000.f);
-  EXPECT_EQ(model_->output, model_->tok_embd);
+  EXPECT_EQ(model_->output.t, model_->tok_embd);
 }
 
 TEST_F(SmolLM2, TheCapitalOfFranceIsParis) {

@@ -41,7 +41,9 @@ void add_generation_flags(Generation* g, const char* n_help, std::vector<Flag>* 
                  1 << 30),
        float_flag("--top-p", "P", "then from the smallest set reaching probability P, 1 = all",
                   &g->top_p, 1e-9f, 1.f),
-       seed_flag(&g->seed, "sampling seed"), model_flag(&g->model)});
+       seed_flag(&g->seed, "sampling seed"),
+       switch_flag("--ignore-eos", "go on past the end of text (for benchmarks)", &g->ignore_eos),
+       model_flag(&g->model)});
 }
 
 int start(const Generation& g, Generator* gen) {
@@ -54,6 +56,7 @@ int start(const Generation& g, Generator* gen) {
     return e;
   gen->pieces = token_pieces(gen->m.tok);
   gen->logits.assign(gen->m.hp.n_vocab, 0.f);
+  gen->ignore_eos = g.ignore_eos;
   return 0;
 }
 
@@ -71,7 +74,7 @@ void print_session(const Generation& g, const Generator& gen) {
 bool generate(Generator& gen, long n, long* generated) {
   for (*generated = 0; *generated < n; ++*generated) {
     const int32_t next = sampler_sample(gen.sampler, gen.logits.data());
-    if (is_end(gen.m.tok, next)) return true;
+    if (!gen.ignore_eos && is_end(gen.m.tok, next)) return true;
     std::fwrite(gen.pieces[next].data(), 1, gen.pieces[next].size(), stdout);
     std::fflush(stdout);
     if (!llama_decode(gen.c, next, gen.logits.data())) return false;

@@ -32,6 +32,7 @@ struct Generation {
   amskv_dtype dtype = AMSKV_F16;
   long n = 128, threads = default_threads(), seed = 1, top_k = 0;
   float temp = 0.f, top_p = 1.f;
+  bool ignore_eos = false;  // go on past the end of text (benchmarks)
 };
 
 // Their flags, appended to a command's own.
@@ -43,6 +44,7 @@ struct Generator {
   LlamaContext c;
   std::vector<std::string> pieces;  // every token's bytes
   std::vector<float> logits;        // [n_vocab], of the last token fed
+  bool ignore_eos = false;
 };
 
 // Model, sampler and context for g; 0 or the exit status.

@@ -30,7 +30,7 @@ int cmd_inspect(int argc, char** argv) {
       "layers %d, embedding %d, heads %d (KV heads %d, head_dim %d), ffn %d, vocab %d,\n"
       "rope theta %g, rms eps %g, embeddings %s\n",
       hp.n_layer, hp.n_embd, hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_ff, hp.n_vocab,
-      hp.rope_theta, hp.rms_eps, m.output == m.tok_embd ? "tied" : "separate output");
+      hp.rope_theta, hp.rms_eps, m.output.t == m.tok_embd ? "tied" : "separate output");
   std::map<std::string, int> types;
   for (const GgufTensor& t : m.file.tensors) types[ggml_type_name(t.type)]++;
   std::printf("tensor types:");

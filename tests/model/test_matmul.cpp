@@ -1,0 +1,74 @@
+// The model runner's matrix products (runtime/model/matmul.cpp) on GGUF tensors of every type
+// they compute with: the repacked weights and 16-bit activations against f32 dot products of
+// the rows the GGUF reader dequantizes, for one token and for a batch, on every kernel variant
+// the CPU runs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "amskv/amskv.h"
+#include "runtime/model/gguf.h"
+#include "runtime/model/matmul.h"
+#include "tests/model/gguf_write.h"
+
+namespace amskv {
+namespace {
+
+TEST(Matmul, PackedProductsMatchDequantizedRows) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (const char* isa : {"ref", "avx2", "avx512", "neon"}) {
+    if (!amskv_isa_available(isa)) continue;
+    ASSERT_EQ(amskv_set_isa(isa), AMSKV_OK);
+    for (int type : {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_F32})
+      for (int k : {32, 96, 576})
+        for (int n : {1, 13, 64}) {
+          SCOPED_TRACE(std::string(isa) + " " + ggml_type_name(type) + " k " + std::to_string(k) +
+                       " n " + std::to_string(n));
+          std::vector<float> w((size_t)n * k);
+          for (float& v : w) v = nd(rng);
+          GgufWriter wr;
+          std::string err;
+          ASSERT_TRUE(wr.add_tensor_f32("w", type, {k, n}, w.data(), &err)) << err;
+          const std::vector<uint8_t> bytes = wr.bytes();
+          GgufFile f;
+          ASSERT_TRUE(gguf_open_memory(bytes.data(), bytes.size(), &f, &err)) << err;
+          const GgufTensor* t = gguf_tensor(f, "w");
+          ASSERT_TRUE(t && matmul_supported(t->type, k));
+          const size_t packed = matmul_packed_bytes(*t);
+          EXPECT_EQ(packed == 0, type == GGML_TYPE_F16 || type == GGML_TYPE_F32);
+          uint8_t* mem = packed ? (uint8_t*)std::aligned_alloc(64, packed) : nullptr;
+          const Matrix m = matmul_pack(*t, mem);
+          for (int n_tok : {1, 5}) {
+            std::vector<float> x((size_t)n_tok * k), y((size_t)n_tok * n, NAN);
+            for (float& v : x) v = nd(rng);
+            MatmulScratch xq;
+            matmul_scratch_init(&xq, n_tok, k);
+            const MatmulOut out[] = {{&m, y.data()}};
+            matmul(out, 1, x.data(), n_tok, &xq, 2);
+            std::vector<float> row(k);
+            for (int r = 0; r < n; ++r) {
+              ASSERT_TRUE(gguf_dequantize_row(t->type, t->data + r * t->row_bytes, row.data(), k));
+              for (int tok = 0; tok < n_tok; ++tok) {
+                double want = 0, scale = 0;
+                for (int i = 0; i < k; ++i) {
+                  want += (double)row[i] * x[(size_t)tok * k + i];
+                  scale += std::fabs((double)row[i] * x[(size_t)tok * k + i]);
+                }
+                // 16-bit activations: 1/65534 of a block's largest value, at most.
+                ASSERT_NEAR(y[(size_t)tok * n + r], want, 1e-4 * scale) << "row " << r;
+              }
+            }
+          }
+          std::free(mem);
+        }
+  }
+  amskv_set_isa(nullptr);
+}
+
+}  // namespace
+}  // namespace amskv
