@@ -31,51 +31,61 @@ static inline __m128 avx512_row_sums(__m512 a) {
       _mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), a));
 }
 
-template <class Dot>
-static inline void avx512_gemm_q4(const PackedMatrix& w, int g0, int g1, const QuantActs& x,
-                                  float* y, size_t ldy) {
+// One group's rows for NT tokens t0.. (prefill and batched decode take four at a time): the
+// nibbles and the rows' scales are unpacked once per block for all of them.
+template <class Dot, int NT>
+static inline void avx512_q4_tokens(const PackedMatrix& w, int g, const QuantActs& x, int t0,
+                                    float* y, size_t ldy) {
   const int nb = w.nb, k = 32 * nb;
   const __m512i low4 = _mm512_set1_epi8(15);
   const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-  for (int g = g0; g < g1; ++g) {
-    const uint8_t* qg = w.q + (size_t)g * nb * 64;
-    const uint16_t* dg = w.d + (size_t)g * nb * 4;
-    const uint16_t* mg = w.m + (size_t)g * nb * 4;
-    for (int t = 0; t < x.n_tok; ++t) {
-      const uint8_t* xl = x.lo + (size_t)t * k;
-      const int8_t* xh = x.hi + (size_t)t * k;
-      const float* xd = x.d + (size_t)t * nb;
-      const float* xs = x.s + (size_t)t * nb;
-      __m512 acc = _mm512_setzero_ps();
-      __m128 macc = _mm_setzero_ps();
-      for (int b = 0; b < nb; ++b) {
-        _mm_prefetch((const char*)(qg + (size_t)b * 64 + kPrefetchBytes), _MM_HINT_T0);
-        const __m512i v = _mm512_loadu_si512(qg + (size_t)b * 64);
-        const __m512i w0 = _mm512_and_si512(v, low4);                        // elements 0-15
-        const __m512i w1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);  // elements 16-31
-        const __m512i l0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(xl + 32 * b)));
-        const __m512i l1 =
-            _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(xl + 32 * b + 16)));
-        const __m512i h0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(xh + 32 * b)));
-        const __m512i h1 =
-            _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(xh + 32 * b + 16)));
-        const __m512i hi = Dot::bytes2(w0, h0, w1, h1);  // w (u8) . hi (s8)
-        const __m512i lo = Dot::bytes2(l0, w0, l1, w1);  // lo (u8) . w (s8, as it is < 16)
-        const __m512i p = _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo);
-        const __m128 s4 = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(dg + 4 * b))),
-                                     _mm_set1_ps(xd[b]));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
-                              _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s4)), acc);
-        macc = _mm_fmadd_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(mg + 4 * b))),
-                            _mm_set1_ps(xs[b]), macc);
-      }
-      alignas(16) float out[4];
-      _mm_store_ps(out, _mm_fmadd_ps(_mm_set1_ps(w.m_scale), macc, avx512_row_sums(acc)));
-      for (int r = 0; r < kPackRows; ++r) {
-        const int row = g * kPackRows + r;
-        if (row < w.n_rows) y[(size_t)t * ldy + row] = out[r];
-      }
+  const uint8_t* qg = w.q + (size_t)g * nb * 64;
+  const uint16_t* dg = w.d + (size_t)g * nb * 4;
+  const uint16_t* mg = w.m + (size_t)g * nb * 4;
+  __m512 acc[NT];
+  __m128 macc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps(), macc[t] = _mm_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    _mm_prefetch((const char*)(qg + (size_t)b * 64 + kPrefetchBytes), _MM_HINT_T0);
+    const __m512i v = _mm512_loadu_si512(qg + (size_t)b * 64);
+    const __m512i w0 = _mm512_and_si512(v, low4);                        // elements 0-15
+    const __m512i w1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);  // elements 16-31
+    // The four rows' scales, each spread over its row's four lanes.
+    const __m512 d = _mm512_permutexvar_ps(
+        idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(dg + 4 * b)))));
+    const __m128 m = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(mg + 4 * b)));
+    for (int t = 0; t < NT; ++t) {
+      const size_t at = (size_t)(t0 + t) * k + 32 * b;
+      const __m512i l0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(x.lo + at)));
+      const __m512i l1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(x.lo + at + 16)));
+      const __m512i h0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(x.hi + at)));
+      const __m512i h1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(x.hi + at + 16)));
+      const __m512i hi = Dot::bytes2(w0, h0, w1, h1);  // w (u8) . hi (s8)
+      const __m512i lo = Dot::bytes2(l0, w0, l1, w1);  // lo (u8) . w (s8, as it is < 16)
+      const __m512i p = _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo);
+      const size_t tb = (size_t)(t0 + t) * nb + b;
+      acc[t] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(d, _mm512_set1_ps(x.d[tb])), acc[t]);
+      macc[t] = _mm_fmadd_ps(m, _mm_set1_ps(x.s[tb]), macc[t]);
     }
+  }
+  for (int t = 0; t < NT; ++t) {
+    alignas(16) float out[4];
+    _mm_store_ps(out, _mm_fmadd_ps(_mm_set1_ps(w.m_scale), macc[t], avx512_row_sums(acc[t])));
+    for (int r = 0; r < kPackRows; ++r) {
+      const int row = g * kPackRows + r;
+      if (row < w.n_rows) y[(size_t)(t0 + t) * ldy + row] = out[r];
+    }
+  }
+}
+
+template <class Dot>
+static inline void avx512_gemm_q4(const PackedMatrix& w, int g0, int g1, const QuantActs& x,
+                                  float* y, size_t ldy) {
+  for (int g = g0; g < g1; ++g) {
+    int t = 0;
+    for (; t + 4 <= x.n_tok; t += 4) avx512_q4_tokens<Dot, 4>(w, g, x, t, y, ldy);
+    for (; t < x.n_tok; ++t) avx512_q4_tokens<Dot, 1>(w, g, x, t, y, ldy);
   }
 }
 

@@ -71,7 +71,7 @@ done
 
 # Equal KV bytes: llama.cpp's f16 cache of 256 tokens.
 prompt_file=$out/prompt.txt
-head -c 2000 /usr/share/common-licenses/GPL-3 > "$prompt_file"
+head -c 500 /usr/share/common-licenses/GPL-3 > "$prompt_file"  # about 110 tokens: room in 256
 # f16 K and V per token: 2 * layers * KV heads * head_dim * 2 bytes.
 geo=$("$amskv" inspect "$model" | sed -nE 's/^layers ([0-9]+),.*KV heads ([0-9]+), head_dim ([0-9]+).*/\1 \2 \3/p')
 read -r n_layer n_kv head_dim <<< "$geo"

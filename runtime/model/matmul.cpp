@@ -1,5 +1,9 @@
 #include "runtime/model/matmul.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <cmath>
 #include <cstring>
 
@@ -32,8 +36,8 @@ struct Rows {
 
 // Groups of packed rows: r0 and r1 are multiples of kPackRows (or r1 the last row).
 void rows_packed(const Rows& j) {
-  const QuantActs x{j.xq->q.data(), j.xq->d.data(), j.xq->s.data(), j.n_tok, j.xq->lo.data(),
-                   j.xq->hi.data()};
+  const QuantActs x{j.xq->q.data(), j.xq->d.data(),  j.xq->s.data(),
+                    j.n_tok,        j.xq->lo.data(), j.xq->hi.data()};
   const int g0 = j.r0 / kPackRows, g1 = (j.r1 + kPackRows - 1) / kPackRows;
   const size_t ld = (size_t)j.w->t->n_rows;
   if (j.w->q4)
@@ -67,9 +71,18 @@ void rows_float(const Rows& j) {
   }
 }
 
-// Like llama.cpp's Q8 rounding with 16 bits: d = max|x| / 32767, q = round(x / d).
-void quantize_q16(const float* x, int n_blocks, MatmulScratch* out) {
-  for (int b = 0; b < n_blocks; ++b, x += 32) {
+// Round to nearest even for |v| < 2^22, as nearbyint does in the default rounding mode, without
+// a library call: adding 1.5 * 2^23 leaves no fraction bits (IEEE arithmetic: the compiler
+// may not fold the two steps away).
+inline float round_even(float v) {
+  return (v + 12582912.f) - 12582912.f;
+}
+
+// Blocks [b0, b1) of the activations, like llama.cpp's Q8 rounding with 16 bits:
+// d = max|x| / 32767, q = round(x / d).
+void quantize_q16(const float* x, int b0, int b1, MatmulScratch* out) {
+  x += (size_t)b0 * 32;
+  for (int b = b0; b < b1; ++b, x += 32) {
     float amax = 0.f;
     for (int i = 0; i < 32; ++i) amax = std::fabs(x[i]) > amax ? std::fabs(x[i]) : amax;
     const float d = amax / 32767.f, id = d > 0.f ? 1.f / d : 0.f;
@@ -78,7 +91,7 @@ void quantize_q16(const float* x, int n_blocks, MatmulScratch* out) {
     int8_t* hi = out->hi.data() + (size_t)b * 32;
     int32_t sum = 0;
     for (int i = 0; i < 32; ++i) {
-      q[i] = (int16_t)std::nearbyint(x[i] * id);
+      q[i] = (int16_t)round_even(x[i] * id);
       lo[i] = (uint8_t)(q[i] & 255);
       hi[i] = (int8_t)(q[i] >> 8);  // arithmetic: q = 256 hi + lo
       sum += q[i];
@@ -156,27 +169,44 @@ void matmul(const MatmulOut* outs, int n_outs, const float* x, int n_tok, Matmul
   const int k = (int)outs[0].w->t->ne[0];
   bool quantized = false;
   for (int o = 0; o < n_outs; ++o) quantized |= outs[o].w->packed.q != nullptr;
-  if (quantized) quantize_q16(x, n_tok * (k / 32), xq);
   const MatmulKernels* kern = matmul_kernels();
   // Tasks of kRowsPerTask rows, numbered across the outputs; a task never spans two.
   int first_task[9] = {0};
   for (int o = 0; o < n_outs; ++o)
     first_task[o + 1] =
         first_task[o] + (int)((outs[o].w->t->n_rows + kRowsPerTask - 1) / kRowsPerTask);
-  const int n_tasks = first_task[n_outs];
+  const int n_tasks = first_task[n_outs], n_blocks = n_tok * (k / 32);
+  // One parallel region: the activations are quantized in slices, then the rows.
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_threads > 1)
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
 #endif
-  for (int task = 0; task < n_tasks; ++task) {
-    int o = 0;
-    while (task >= first_task[o + 1]) ++o;
-    const int r0 = (task - first_task[o]) * kRowsPerTask, n_rows = (int)outs[o].w->t->n_rows;
-    const int r1 = r0 + kRowsPerTask < n_rows ? r0 + kRowsPerTask : n_rows;
-    const Rows j{outs[o].w, x, xq, kern, n_tok, outs[o].y, r0, r1};
-    if (outs[o].w->packed.q)
-      rows_packed(j);
-    else
-      rows_float(j);
+  {
+#ifdef _OPENMP
+    const int nt = omp_get_num_threads(), me = omp_get_thread_num();
+#else
+    const int nt = 1, me = 0;
+#endif
+    if (quantized) {
+      quantize_q16(x, (int)((int64_t)n_blocks * me / nt), (int)((int64_t)n_blocks * (me + 1) / nt),
+                   xq);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+    }
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (int task = 0; task < n_tasks; ++task) {
+      int o = 0;
+      while (task >= first_task[o + 1]) ++o;
+      const int r0 = (task - first_task[o]) * kRowsPerTask, n_rows = (int)outs[o].w->t->n_rows;
+      const int r1 = r0 + kRowsPerTask < n_rows ? r0 + kRowsPerTask : n_rows;
+      const Rows j{outs[o].w, x, xq, kern, n_tok, outs[o].y, r0, r1};
+      if (outs[o].w->packed.q)
+        rows_packed(j);
+      else
+        rows_float(j);
+    }
   }
   (void)n_threads;
 }
