@@ -48,11 +48,12 @@ struct SimdKernels {
     static float at(const int8_t* p) { return (float)*p; }
   };
 
-  // Asks for the `bytes` after [p, p + bytes) a block ahead: the next block's rows arrive
-  // while this one is computed (the hardware prefetcher alone leaves the kernels below memory
-  // speed here).
+  // For the block [p, p + bytes): asks for as many bytes kAhead further on, so rows arrive
+  // while earlier ones are computed (the hardware prefetcher alone leaves these kernels well
+  // below memory speed here). Measured with amskv_microbench_attention.
+  static constexpr size_t kAhead = 3072;
   static void prefetch(const void* p, size_t bytes) {
-    const char* next = (const char*)p + bytes;
+    const char* next = (const char*)p + kAhead;
     for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(next + o);
   }
 
@@ -64,13 +65,64 @@ struct SimdKernels {
     return r;
   }
 
+  // GQA: up to four heads of a group score a block of W / 4 keys together. Each key row is
+  // converted once for all of them (the conversion, not the arithmetic, bounds this kernel
+  // per head); the sums of the four heads' keys come out of one haddp (lane h * W / 4 + i).
+  // The accumulators, 4 x W / 4 vectors, stay in registers on every ISA.
+  static constexpr int kGroupKeys = W / 4;
+
+  template <class L, int NH>
+  static void qk_heads(const float* q, int g0, const typename L::T* rows, const float* scale, int d,
+                       float* scores, int ld) {
+    constexpr int KB = kGroupKeys;
+    B acc[4 * KB];
+#pragma GCC unroll 16
+    for (int i = 0; i < 4 * KB; ++i) acc[i] = B(0.f);
+    for (int c = 0; c < d; c += 4 * W)
+#pragma GCC unroll 4
+      for (int i = 0; i < KB; ++i) {
+        const typename L::T* r = rows + (size_t)i * d + c;
+        const B k0 = L::load(r), k1 = L::load(r + W), k2 = L::load(r + 2 * W),
+                k3 = L::load(r + 3 * W);
+#pragma GCC unroll 4
+        for (int h = 0; h < NH; ++h) {
+          const float* qh = q + (size_t)(g0 + h) * d + c;
+          B a = xsimd::fma(B::load_unaligned(qh), k0, acc[h * KB + i]);
+          a = xsimd::fma(B::load_unaligned(qh + W), k1, a);
+          a = xsimd::fma(B::load_unaligned(qh + 2 * W), k2, a);
+          acc[h * KB + i] = xsimd::fma(B::load_unaligned(qh + 3 * W), k3, a);
+        }
+      }
+    alignas(64) float sum[W];
+    Ops::haddp(acc).store_aligned(sum);
+    for (int h = 0; h < NH; ++h)
+      for (int i = 0; i < KB; ++i)
+        scores[(size_t)(g0 + h) * ld + i] = scale ? sum[h * KB + i] * scale[i] : sum[h * KB + i];
+  }
+
   template <class L>
   static void qk(const float* q, int n_q, const typename L::T* k, const float* scale, int n, int d,
                  float* scores, int ld) {
     using T = typename L::T;
-    const int dv = d / W * W;
     int j0 = 0;
-    for (; j0 + W <= n; j0 += W) {  // W keys at a time: W dot products, one haddp
+    if (n_q > 1 && d % (4 * W) == 0) {  // the group together, W / 4 keys at a time
+      for (; j0 + kGroupKeys <= n; j0 += kGroupKeys) {
+        const T* rows = k + (size_t)j0 * d;
+        prefetch(rows, (size_t)kGroupKeys * d * sizeof(T));
+        const float* sc = scale ? scale + j0 : nullptr;
+        for (int g0 = 0; g0 < n_q; g0 += 4) {
+          const int nh = n_q - g0 < 4 ? n_q - g0 : 4;
+          if (nh == 1) qk_heads<L, 1>(q, g0, rows, sc, d, scores + j0, ld);
+          if (nh == 2) qk_heads<L, 2>(q, g0, rows, sc, d, scores + j0, ld);
+          if (nh == 3) qk_heads<L, 3>(q, g0, rows, sc, d, scores + j0, ld);
+          if (nh == 4) qk_heads<L, 4>(q, g0, rows, sc, d, scores + j0, ld);
+        }
+      }
+    }
+    const int dv = d / W * W;
+    // One head (or a head_dim the group path does not take): W keys at a time, W dot
+    // products, one haddp.
+    for (; j0 + W <= n; j0 += W) {
       const T* rows = k + (size_t)j0 * d;
       prefetch(rows, (size_t)W * d * sizeof(T));
       for (int g = 0; g < n_q; ++g) {  // the W rows stay in L1 across the group
@@ -115,6 +167,36 @@ struct SimdKernels {
   // group adds it up, so V streams from memory once whatever the group size.
   static constexpr int kBlock = 64;
 
+  // Heads of a group that add up a block together (their accumulators in registers): the
+  // block's rows are converted once for all of them. AVX2 has 16 registers, the others 32.
+  static constexpr int kHeadsPerPass = W == 8 ? 2 : 4;
+
+  // Rows [j0, j1) into output vectors [c, c + 4 W) of heads [g0, g0 + NG), with every row
+  // converted once for the NG heads.
+  template <class L, int NG>
+  static void av_heads(const float* p, int g0, int ld, const typename L::T* v, const float* scale,
+                       int j0, int j1, int d, int c, float* out) {
+    B a[NG][4];
+    for (int g = 0; g < NG; ++g)
+      for (int i = 0; i < 4; ++i)
+        a[g][i] = B::load_unaligned(out + (size_t)(g0 + g) * d + c + i * W);
+    for (int j = j0; j < j1; ++j) {
+      const typename L::T* r = v + (size_t)j * d + c;
+      const B r0 = L::load(r), r1 = L::load(r + W), r2 = L::load(r + 2 * W),
+              r3 = L::load(r + 3 * W);
+      for (int g = 0; g < NG; ++g) {
+        const float pg = p[(size_t)(g0 + g) * ld + j];
+        const B pj(scale ? pg * scale[j] : pg);
+        a[g][0] = xsimd::fma(pj, r0, a[g][0]);
+        a[g][1] = xsimd::fma(pj, r1, a[g][1]);
+        a[g][2] = xsimd::fma(pj, r2, a[g][2]);
+        a[g][3] = xsimd::fma(pj, r3, a[g][3]);
+      }
+    }
+    for (int g = 0; g < NG; ++g)
+      for (int i = 0; i < 4; ++i) a[g][i].store_unaligned(out + (size_t)(g0 + g) * d + c + i * W);
+  }
+
   template <class L>
   static void av(const float* p, int n_q, int ld, const typename L::T* v, const float* scale, int n,
                  int d, float* out) {
@@ -124,37 +206,38 @@ struct SimdKernels {
     for (int j0 = 0; j0 < n; j0 += kBlock) {
       const int j1 = j0 + kBlock < n ? j0 + kBlock : n;
       prefetch(v + (size_t)j0 * d, (size_t)(j1 - j0) * d * sizeof(T));
-      for (int g = 0; g < n_q; ++g) {
+      int c = 0;
+      for (; c + 4 * W <= dv; c += 4 * W)  // four output vectors per head live in registers
+        for (int g0 = 0; g0 < n_q; g0 += kHeadsPerPass) {
+          switch (n_q - g0 < kHeadsPerPass ? n_q - g0 : kHeadsPerPass) {
+            case 1:
+              av_heads<L, 1>(p, g0, ld, v, scale, j0, j1, d, c, out);
+              break;
+            case 2:
+              av_heads<L, 2>(p, g0, ld, v, scale, j0, j1, d, c, out);
+              break;
+            case 3:
+              av_heads < L, kHeadsPerPass<3 ? 1 : 3>(p, g0, ld, v, scale, j0, j1, d, c, out);
+              break;
+            default:
+              av_heads<L, kHeadsPerPass>(p, g0, ld, v, scale, j0, j1, d, c, out);
+          }
+        }
+      for (int g = 0; g < n_q; ++g) {  // the rest of the dimensions, one head at a time
         const float* pg = p + (size_t)g * ld;
         float* og = out + (size_t)g * d;
-        int c = 0;
-        for (; c + 4 * W <= dv; c += 4 * W) {  // four output vectors live in registers
-          B a0 = B::load_unaligned(og + c), a1 = B::load_unaligned(og + c + W);
-          B a2 = B::load_unaligned(og + c + 2 * W), a3 = B::load_unaligned(og + c + 3 * W);
-          for (int j = j0; j < j1; ++j) {
-            const B pj(scale ? pg[j] * scale[j] : pg[j]);
-            const T* r = v + (size_t)j * d + c;
-            a0 = xsimd::fma(pj, L::load(r), a0);
-            a1 = xsimd::fma(pj, L::load(r + W), a1);
-            a2 = xsimd::fma(pj, L::load(r + 2 * W), a2);
-            a3 = xsimd::fma(pj, L::load(r + 3 * W), a3);
-          }
-          a0.store_unaligned(og + c);
-          a1.store_unaligned(og + c + W);
-          a2.store_unaligned(og + c + 2 * W);
-          a3.store_unaligned(og + c + 3 * W);
-        }
-        for (; c < dv; c += W) {
-          B a = B::load_unaligned(og + c);
+        int cc = c;
+        for (; cc < dv; cc += W) {
+          B a = B::load_unaligned(og + cc);
           for (int j = j0; j < j1; ++j)
-            a = xsimd::fma(B(scale ? pg[j] * scale[j] : pg[j]), L::load(v + (size_t)j * d + c), a);
-          a.store_unaligned(og + c);
+            a = xsimd::fma(B(scale ? pg[j] * scale[j] : pg[j]), L::load(v + (size_t)j * d + cc), a);
+          a.store_unaligned(og + cc);
         }
-        for (; c < d; ++c) {
-          float a = og[c];
+        for (; cc < d; ++cc) {
+          float a = og[cc];
           for (int j = j0; j < j1; ++j)
-            a += (scale ? pg[j] * scale[j] : pg[j]) * L::at(v + (size_t)j * d + c);
-          og[c] = a;
+            a += (scale ? pg[j] * scale[j] : pg[j]) * L::at(v + (size_t)j * d + cc);
+          og[cc] = a;
         }
       }
     }
