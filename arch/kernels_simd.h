@@ -48,15 +48,6 @@ struct SimdKernels {
     static float at(const int8_t* p) { return (float)*p; }
   };
 
-  // For the block [p, p + bytes): asks for as many bytes kAhead further on, so rows arrive
-  // while earlier ones are computed (the hardware prefetcher alone leaves these kernels well
-  // below memory speed here). Measured with amskv_microbench_attention.
-  static constexpr size_t kAhead = 3072;
-  static void prefetch(const void* p, size_t bytes) {
-    const char* next = (const char*)p + kAhead;
-    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(next + o);
-  }
-
   static float hmax(B m) {
     alignas(64) float lanes[W];
     m.store_aligned(lanes);
@@ -108,7 +99,6 @@ struct SimdKernels {
     if (n_q > 1 && d % (4 * W) == 0) {  // the group together, W / 4 keys at a time
       for (; j0 + kGroupKeys <= n; j0 += kGroupKeys) {
         const T* rows = k + (size_t)j0 * d;
-        prefetch(rows, (size_t)kGroupKeys * d * sizeof(T));
         const float* sc = scale ? scale + j0 : nullptr;
         for (int g0 = 0; g0 < n_q; g0 += 4) {
           const int nh = n_q - g0 < 4 ? n_q - g0 : 4;
@@ -124,7 +114,6 @@ struct SimdKernels {
     // products, one haddp.
     for (; j0 + W <= n; j0 += W) {
       const T* rows = k + (size_t)j0 * d;
-      prefetch(rows, (size_t)W * d * sizeof(T));
       for (int g = 0; g < n_q; ++g) {  // the W rows stay in L1 across the group
         const float* qg = q + (size_t)g * d;
         B acc[W];
@@ -200,12 +189,10 @@ struct SimdKernels {
   template <class L>
   static void av(const float* p, int n_q, int ld, const typename L::T* v, const float* scale, int n,
                  int d, float* out) {
-    using T = typename L::T;
     const int dv = d / W * W;
     for (int i = 0; i < n_q * d; ++i) out[i] = 0.f;
     for (int j0 = 0; j0 < n; j0 += kBlock) {
       const int j1 = j0 + kBlock < n ? j0 + kBlock : n;
-      prefetch(v + (size_t)j0 * d, (size_t)(j1 - j0) * d * sizeof(T));
       int c = 0;
       for (; c + 4 * W <= dv; c += 4 * W)  // four output vectors per head live in registers
         for (int g0 = 0; g0 < n_q; g0 += kHeadsPerPass) {
