@@ -5,8 +5,8 @@
 #include <cstring>
 #include <initializer_list>
 
-#include "arch/kernels.h"
 #include "arch/error.h"
+#include "arch/kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -22,6 +22,7 @@ struct CpuFeatures {
   bool avx2_fma_f16c = false;
   bool avx512 = false;  // F, BW, DQ, VL and the OS saves zmm state
   bool avx512_vnni = false;
+  bool avx512_bf16 = false;
   bool neon = false;
 };
 
@@ -51,6 +52,7 @@ CpuFeatures detect() {
   f.avx2_fma_f16c = ymm_state && avx2 && fma && f16c;
   f.avx512 = f.avx2_fma_f16c && zmm_state && avx512;
   f.avx512_vnni = f.avx512 && (c & (1u << 11));
+  f.avx512_bf16 = f.avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
 #elif defined(__aarch64__)
 #if defined(__linux__)
   f.neon = getauxval(AT_HWCAP) & HWCAP_ASIMD;
@@ -127,6 +129,10 @@ bool isa_supported(Isa isa) {
 
 bool cpu_avx512_vnni() {
   return cpu().avx512_vnni;
+}
+
+bool cpu_avx512_bf16() {
+  return cpu().avx512_bf16;
 }
 
 const Kernels* kernels_for(Isa isa) {

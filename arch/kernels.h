@@ -56,6 +56,7 @@ bool isa_from_name(const char* name, Isa* out);
 bool isa_supported(Isa isa);
 const Kernels* kernels_for(Isa isa);  // nullptr when !isa_supported(isa)
 bool cpu_avx512_vnni();               // AVX-512 and its VNNI extension (the model runner's use)
+bool cpu_avx512_bf16();               // AVX-512 and its BF16 extension (oneDNN's bf16 products)
 Isa best_isa();
 
 // The table new sessions use: best_isa(), or AMSKV_ISA from the environment, or the one

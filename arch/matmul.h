@@ -57,7 +57,19 @@ struct MatmulKernels {
   // below w.n_rows and every token.
   void (*gemm_q4)(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy);
   void (*gemm_q8)(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy);
+  // The rows of groups [g0, g1) as bf16 (rounded to nearest even from the f32 value
+  // fma(q, d, m_scale * m), or q * d for Q8), row 4 g0 + i at out + i * ldo, 32 nb values each;
+  // padding rows come out zero. What a bf16 matrix product (oneDNN) reads. Null where the
+  // variant has none (NEON).
+  void (*unpack_bf16)(const PackedMatrix& w, bool q4, int g0, int g1, uint16_t* out, size_t ldo);
 };
+
+// f32 to bf16, rounded to nearest even (finite values).
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t b;
+  __builtin_memcpy(&b, &f, 4);
+  return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
 
 // The variants: the reference, then the SIMD ones of this build (absent ones are null).
 enum class MatmulVariant { kRef, kAvx2, kAvx512, kAvx512Vnni, kNeon, kCount };

@@ -80,10 +80,48 @@ void gemm_q8(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y
   gemm<false>(w, g0, g1, x, y, ldy);
 }
 
+// 8 floats to bf16, rounded to nearest even (finite values), in the low 8 words.
+inline __m128i bf16(__m256 f) {
+  const __m256i b = _mm256_castps_si256(f);
+  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+  const __m256i r =
+      _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), odd), 16);
+  return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+}
+
+void unpack_bf16(const PackedMatrix& w, bool q4, int g0, int g1, uint16_t* out, size_t ldo) {
+  const int nb = w.nb;
+  for (int g = g0; g < g1; ++g)
+    for (int b = 0; b < nb; ++b) {
+      const size_t gb = (size_t)g * nb + b;
+      const uint8_t* q = w.q + gb * (q4 ? 64 : 128);
+      for (int r = 0; r < kPackRows; ++r) {
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(w.d[gb * 4 + r]));
+        const __m256 m = _mm256_set1_ps(q4 ? w.m_scale * _cvtsh_ss(w.m[gb * 4 + r]) : 0.f);
+        uint16_t* o = out + (size_t)((g - g0) * kPackRows + r) * ldo + 32 * b;
+        for (int h = 0; h < 2; ++h) {  // elements 0-7 and 8-15 of each half
+          const __m128i v = _mm_loadl_epi64((const __m128i*)(q + 16 * r + 8 * h));
+          __m256 lo, hi;
+          if (q4) {
+            const __m256i u = _mm256_cvtepu8_epi32(v), m15 = _mm256_set1_epi32(15);
+            lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(u, m15)), d, m);
+            hi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 4)), d, m);
+          } else {
+            const __m128i v2 = _mm_loadl_epi64((const __m128i*)(q + 64 + 16 * r + 8 * h));
+            lo = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), d);
+            hi = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v2)), d);
+          }
+          _mm_storeu_si128((__m128i*)(o + 8 * h), bf16(lo));
+          _mm_storeu_si128((__m128i*)(o + 16 + 8 * h), bf16(hi));
+        }
+      }
+    }
+}
+
 }  // namespace
 }  // namespace avx2
 
 extern const MatmulKernels kMatmulAvx2;
-constexpr MatmulKernels kMatmulAvx2 = {"avx2", avx2::gemm_q4, avx2::gemm_q8};
+constexpr MatmulKernels kMatmulAvx2 = {"avx2", avx2::gemm_q4, avx2::gemm_q8, avx2::unpack_bf16};
 
 }  // namespace amskv

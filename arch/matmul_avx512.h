@@ -137,5 +137,44 @@ static inline void avx512_gemm_q8(const PackedMatrix& w, int g0, int g1, const Q
   }
 }
 
+// 16 floats to bf16, rounded to nearest even (finite values).
+static inline __m256i avx512_bf16(__m512 f) {
+  const __m512i b = _mm512_castps_si512(f);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), odd);
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
+}
+
+static inline void avx512_unpack_bf16(const PackedMatrix& w, bool q4, int g0, int g1, uint16_t* out,
+                                      size_t ldo) {
+  const int nb = w.nb;
+  for (int g = g0; g < g1; ++g)
+    for (int b = 0; b < nb; ++b) {
+      const size_t gb = (size_t)g * nb + b;
+      const uint8_t* q = w.q + gb * (q4 ? 64 : 128);
+      for (int r = 0; r < kPackRows; ++r) {
+        __m512 lo, hi;
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(w.d[gb * 4 + r]));
+        if (q4) {
+          const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(q + 16 * r)));
+          const __m512i m15 = _mm512_set1_epi32(15);
+          const __m512 m = _mm512_set1_ps(w.m_scale * _cvtsh_ss(w.m[gb * 4 + r]));
+          lo = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v, m15)), d, m);
+          hi = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), d, m);
+        } else {
+          lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                 _mm_loadu_si128((const __m128i*)(q + 16 * r)))),
+                             d);
+          hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                 _mm_loadu_si128((const __m128i*)(q + 64 + 16 * r)))),
+                             d);
+        }
+        uint16_t* o = out + (size_t)((g - g0) * kPackRows + r) * ldo + 32 * b;
+        _mm256_storeu_si256((__m256i*)o, avx512_bf16(lo));
+        _mm256_storeu_si256((__m256i*)(o + 16), avx512_bf16(hi));
+      }
+    }
+}
+
 }  // namespace
 }  // namespace amskv

@@ -81,6 +81,6 @@ void gemm_q8(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y
 }  // namespace neon
 
 extern const MatmulKernels kMatmulNeon;
-constexpr MatmulKernels kMatmulNeon = {"neon", neon::gemm_q4, neon::gemm_q8};
+constexpr MatmulKernels kMatmulNeon = {"neon", neon::gemm_q4, neon::gemm_q8, nullptr};
 
 }  // namespace amskv

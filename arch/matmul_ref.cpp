@@ -1,5 +1,7 @@
 // Scalar reference of the matrix-product kernels (arch/matmul.h), and the choice of variant
 // (generic code: it reads the per-variant tables only after the CPU check).
+#include <cmath>
+
 #include "arch/f16.h"
 #include "arch/matmul.h"
 
@@ -45,6 +47,26 @@ void gemm_q8(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y
   gemm<false>(w, g0, g1, x, y, ldy);
 }
 
+void unpack_bf16(const PackedMatrix& w, bool q4, int g0, int g1, uint16_t* out, size_t ldo) {
+  const int nb = w.nb;
+  for (int g = g0; g < g1; ++g)
+    for (int r = 0; r < kPackRows; ++r) {
+      uint16_t* o = out + (size_t)((g - g0) * kPackRows + r) * ldo;
+      for (int b = 0; b < nb; ++b) {
+        const size_t gb = (size_t)g * nb + b;
+        const uint8_t* q = w.q + gb * (q4 ? 64 : 128);
+        const float d = f16_to_f32(w.d[gb * 4 + r]);
+        const float m = q4 ? w.m_scale * f16_to_f32(w.m[gb * 4 + r]) : 0.f;
+        for (int i = 0; i < 16; ++i) {
+          const int lo = q4 ? q[r * 16 + i] & 15 : (int8_t)q[r * 16 + i];
+          const int hi = q4 ? q[r * 16 + i] >> 4 : (int8_t)q[64 + r * 16 + i];
+          o[32 * b + i] = f32_to_bf16(q4 ? std::fma((float)lo, d, m) : (float)lo * d);
+          o[32 * b + 16 + i] = f32_to_bf16(q4 ? std::fma((float)hi, d, m) : (float)hi * d);
+        }
+      }
+    }
+}
+
 const MatmulKernels* compiled(MatmulVariant v) {
   switch (v) {
     case MatmulVariant::kRef:
@@ -73,7 +95,7 @@ const MatmulKernels* compiled(MatmulVariant v) {
 }  // namespace
 
 extern const MatmulKernels kMatmulRef;
-constexpr MatmulKernels kMatmulRef = {"ref", gemm_q4, gemm_q8};
+constexpr MatmulKernels kMatmulRef = {"ref", gemm_q4, gemm_q8, unpack_bf16};
 
 const char* matmul_variant_name(MatmulVariant v) {
   static const char* const kNames[] = {"ref", "avx2", "avx512", "avx512vnni", "neon"};

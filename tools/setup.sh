@@ -34,6 +34,8 @@ apt_install() {
 
 apt_install cmake g++ make pkg-config binutils libxsimd-dev libgtest-dev libbenchmark-dev \
   python3 python3-venv python3-pip
+# oneDNN for the runner's prompt batches (--onednn); Debian has it for x86-64.
+if [ "$(dpkg --print-architecture)" = amd64 ]; then apt_install libdnnl-dev; fi
 if [ $with_tests -eq 1 ]; then
   apt_install g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user clang
 fi

@@ -66,6 +66,10 @@ for rep in $(seq "$reps"); do
     done
     taskset -c "$(cpus "$t")" "$amskv" bench --model "$model" --threads "$t" --depth "$depths" \
       --prompt 512 --decode 128 2> /dev/null | sed "s/^/$t /" >> "$out/amskv.txt"
+    # Prompt batches on oneDNN (builds and CPUs that have it), prefill only.
+    taskset -c "$(cpus "$t")" "$amskv" bench --model "$model" --threads "$t" --depth "$depths" \
+      --prompt 512 --decode 8 --policy full --onednn 2> /dev/null | sed "s/^/$t /" \
+      >> "$out/dnn.txt" || true
   done
 done
 
@@ -99,27 +103,31 @@ for line in open(out + "/llama.jsonl"):
     r = json.loads(line)
     kind = "pp" if r["n_prompt"] > 0 else "tg"
     llama.setdefault((str(r["n_threads"]), r["n_depth"], kind, r["flash_attn"]), []).append(r["avg_ts"])
-amskv = {}  # (threads, depth, policy) -> ([prefill], [decode])
-for line in open(out + "/amskv.txt"):
-    f = [x.strip() for x in line.split("|")]
-    if len(f) < 9 or not f[1].isdigit():
-        continue
-    t = line.split()[0]
-    e = amskv.setdefault((t, int(f[1]), f[2]), ([], []))
-    e[0].append(float(f[5])), e[1].append(float(f[6]))
+def bench_rows(path):  # (threads, depth, policy) -> ([prefill], [decode])
+    rows = {}
+    for line in open(path) if __import__("os").path.exists(path) else []:
+        f = [x.strip() for x in line.split("|")]
+        if len(f) < 9 or not f[1].isdigit():
+            continue
+        e = rows.setdefault((line.split()[0], int(f[1]), f[2]), ([], []))
+        e[0].append(float(f[5])), e[1].append(float(f[6]))
+    return rows
+amskv, dnn = bench_rows(out + "/amskv.txt"), bench_rows(out + "/dnn.txt")
 def best(t, d, kind):  # llama.cpp at its best flash-attention setting (median over rounds)
     opts = [(med(v), fa) for (tt, dd, k, fa), v in llama.items() if (tt, dd, k) == (t, d, kind)]
     return max(opts) if opts else (float("nan"), None)
 print("| threads | depth | llama.cpp decode | amskv full | ratio | amskv ams:tova 25% | ratio "
-      "| llama.cpp prefill 512 | amskv full | ratio |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+      "| llama.cpp prefill 512 | amskv full | ratio | amskv full --onednn | ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for t in threads:
     for d in depths:
         (lt, lfa), (lp, pfa) = best(t, d, "tg"), best(t, d, "pp")
         full, ams = amskv.get((t, d, "full"), ([], [])), amskv.get((t, d, "ams:tova"), ([], []))
         af, aa, ap = med(full[1]), med(ams[1]), med(full[0])
+        dp = med(dnn.get((t, d, "full"), ([], []))[0])
         print(f"| {t} | {d} | {lt:.1f} (fa {int(lfa) if lfa is not None else '-'}) | {af:.1f} | "
-              f"{af / lt:.2f}x | {aa:.1f} | {aa / lt:.2f}x | {lp:.1f} (fa {int(pfa) if pfa is not None else '-'}) | {ap:.1f} | {ap / lp:.2f}x |")
+              f"{af / lt:.2f}x | {aa:.1f} | {aa / lt:.2f}x | {lp:.1f} (fa {int(pfa) if pfa is not None else '-'}) | {ap:.1f} | {ap / lp:.2f}x | "
+              f"{dp:.1f} | {dp / lp:.2f}x |")
 shift = [float(m.group(1)) for m in
          re.finditer(r"(?<!prompt )eval time =.*?([0-9.]+) tokens per second", open(out + "/shift.txt").read())]
 run = {}

@@ -216,7 +216,7 @@ size_t llama_context_bytes(const LlamaContext& c) {
   for (const std::vector<float>* v : {&c.x, &c.xb, &c.q, &c.k, &c.v, &c.att, &c.hb, &c.hb2})
     floats += v->capacity();
   return floats * 4 + c.xq.q.capacity() * 2 + (c.xq.d.capacity() + c.xq.s.capacity()) * 4 +
-         c.xq.lo.capacity() + c.xq.hi.capacity();
+         c.xq.lo.capacity() + c.xq.hi.capacity() + onednn_plan_bytes(c.xq.dnn);
 }
 
 bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams& p,
@@ -231,9 +231,23 @@ bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams&
     return fail(err, "llama: max_batch is too large for this model's activations");
   amskv_session_destroy(c->kv);
   c->kv = nullptr;
+  onednn_plan_destroy(c->xq.dnn);
+  c->xq.dnn = nullptr;
+  OnednnPlan* dnn = nullptr;
+  if (p.onednn) {
+    std::vector<const Matrix*> ws;
+    for (const LlamaLayer& L : m.layers)
+      for (const Matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+        ws.push_back(w);
+    dnn = onednn_plan_create(ws.data(), (int)ws.size(), p.max_batch, err);
+    if (!dnn) return false;
+  }
   const amskv_config cfg = llama_session_config(m, p.kv_dtype, p.policy, p.n_threads);
   c->status = amskv_session_create(&cfg, p.kv_budget, &c->kv);
-  if (c->status != AMSKV_OK) return fail(err, std::string("kv: ") + amskv_last_error(nullptr));
+  if (c->status != AMSKV_OK) {
+    onednn_plan_destroy(dnn);
+    return fail(err, std::string("kv: ") + amskv_last_error(nullptr));
+  }
   c->m = &m;
   c->n_threads = p.n_threads;
   c->max_batch = p.max_batch;
@@ -250,6 +264,7 @@ bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams&
   c->hb2.assign(B * hp.n_ff, 0.f);
   const size_t k_max = std::max({(size_t)hp.n_embd, q_dim, (size_t)hp.n_ff});
   matmul_scratch_init(&c->xq, (int)B, (int)k_max);
+  c->xq.dnn = dnn;
   return true;
 }
 

@@ -68,6 +68,7 @@ struct LlamaParams {
   const char* policy = "full";  // any amskv policy string; copied by the session
   int n_threads = 1;            // OpenMP threads for matrix products and attention
   int max_batch = 32;           // prompt tokens per pass over the weights
+  bool onednn = false;          // batches of max_batch / 2 or more tokens on oneDNN (matmul.h)
 };
 
 // One sequence: its KV session, its position and every activation buffer it needs.
@@ -82,21 +83,25 @@ struct LlamaContext {
   // Activations, [max_batch][...]: the residual stream x, a normed/projected scratch xb,
   // q, k, v, the attention output att, and the FFN's gate and up projections.
   std::vector<float> x, xb, q, k, v, att, hb, hb2;
-  MatmulScratch xq;  // the input of a matrix product quantized to 16 bits
+  MatmulScratch xq;           // the input of a matrix product quantized to 16 bits
   double output_seconds = 0;  // spent in the output layer (final norm and logits), all calls
 
   LlamaContext() = default;
   LlamaContext(const LlamaContext&) = delete;
   LlamaContext& operator=(const LlamaContext&) = delete;
-  ~LlamaContext() { amskv_session_destroy(kv); }
+  ~LlamaContext() {
+    amskv_session_destroy(kv);
+    onednn_plan_destroy(xq.dnn);
+  }
 };
 
-// Bytes of the context's own buffers (activations and their quantized copy), beyond the
-// model's weights and the KV session.
+// Bytes of the context's own buffers (activations, their quantized copy, the oneDNN plan's
+// block), beyond the model's weights and the KV session.
 size_t llama_context_bytes(const LlamaContext& c);
 
-// Creates the session (p.kv_budget bytes at most) and the buffers. false + err (and
-// c->status from amskv: AMSKV_E_BUDGET, AMSKV_E_POLICY, ...) when the session is refused.
+// Creates the session (p.kv_budget bytes at most) and the buffers (and with p.onednn the
+// oneDNN plan). false + err (and c->status from amskv: AMSKV_E_BUDGET, AMSKV_E_POLICY, ...)
+// when the session is refused, or oneDNN is asked for and this build or CPU has none.
 bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams& p,
                         std::string* err);
 

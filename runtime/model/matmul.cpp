@@ -166,6 +166,7 @@ void matmul_scratch_init(MatmulScratch* s, int n_tok, int k) {
 void matmul(const MatmulOut* outs, int n_outs, const float* x, int n_tok, MatmulScratch* xq,
             int n_threads) {
   if (n_outs < 1 || n_outs > 8 || n_tok < 1) return;
+  if (xq->dnn && onednn_matmul(xq->dnn, outs, n_outs, x, n_tok, n_threads)) return;
   const int k = (int)outs[0].w->t->ne[0];
   bool quantized = false;
   for (int o = 0; o < n_outs; ++o) quantized |= outs[o].w->packed.q != nullptr;

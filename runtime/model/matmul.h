@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "arch/matmul.h"
@@ -27,13 +28,16 @@ constexpr int kMatmulMaxRow = 16384;
 // kMatmulMaxRow long.
 bool matmul_supported(int ggml_type, int64_t row_len);
 
+struct OnednnPlan;
+
 // Activations quantized to 16 bits per block of 32: x[t][i] ~= d[t][i / 32] * q[t][i], and
 // s[t][b] = d[t][b] * sum of the block's q (what Q4_1's offsets multiply).
 struct MatmulScratch {
-  std::vector<int16_t> q;   // [n_tok][k]
-  std::vector<float> d, s;  // [n_tok][k / 32]
-  std::vector<uint8_t> lo;  // [n_tok][k]: q's low bytes
-  std::vector<int8_t> hi;   // [n_tok][k]: q's high bytes (q = 256 hi + lo)
+  std::vector<int16_t> q;     // [n_tok][k]
+  std::vector<float> d, s;    // [n_tok][k / 32]
+  std::vector<uint8_t> lo;    // [n_tok][k]: q's low bytes
+  std::vector<int8_t> hi;     // [n_tok][k]: q's high bytes (q = 256 hi + lo)
+  OnednnPlan* dnn = nullptr;  // when set, the batches it takes go to oneDNN (not owned)
 };
 
 // Sizes the scratch for n_tok tokens of rows up to k long (allocates; do it once).
@@ -61,8 +65,25 @@ struct MatmulOut {
 
 // x: [n_tok][k] with k = ne[0] of every w (a multiple of 32). The rows of all outputs (at
 // most 8) are shared out over n_threads OpenMP threads in one parallel region: q, k and v
-// in one go, say. Allocates nothing.
+// in one go, say. Allocates nothing, unless xq->dnn takes the batch (see below).
 void matmul(const MatmulOut* outs, int n_outs, const float* x, int n_tok, MatmulScratch* xq,
             int n_threads);
+
+// Prefill on oneDNN (builds with AMSKV_ONEDNN, CPUs with AVX512_BF16): a plan holds oneDNN
+// matmul primitives for batches of exactly m tokens, one per shape of quantized matrix in
+// ws (tiles of at most 512 KiB of bf16 weights), and one block for every buffer they use:
+// the batch and a weight tile as bf16, the f32 result tile, oneDNN's scratchpad. A batch of
+// m / 2 to m tokens then runs as bf16 products with f32 sums (smaller ones, and F32/F16
+// matrices, stay on the project's kernels). Not the default: oneDNN allocates a few small
+// blocks of bookkeeping on the heap in every primitive call, which the rest of the runner
+// never does.
+bool onednn_available(std::string* why);  // false + why when this build or CPU has no path
+OnednnPlan* onednn_plan_create(const Matrix* const* ws, int n_ws, int m, std::string* err);
+void onednn_plan_destroy(OnednnPlan* p);
+size_t onednn_plan_bytes(const OnednnPlan* p);  // the plan's block (not oneDNN's own objects)
+int onednn_plan_batch(const OnednnPlan* p);     // m
+// The product through the plan: true, or false with nothing to rely on in y (not taken).
+bool onednn_matmul(OnednnPlan* p, const MatmulOut* outs, int n_outs, const float* x, int n_tok,
+                   int n_threads);
 
 }  // namespace amskv

@@ -93,7 +93,23 @@ struct Case {
     (q4 ? k.gemm_q4 : k.gemm_q8)(w, g0, g1, x, y.data(), (size_t)n);
     return y;
   }
+
+  // Rows of groups [g0, g1) as bf16, ldo = 32 nb + 8 (the gap must stay untouched).
+  std::vector<uint16_t> unpack(const MatmulKernels& k, int g0, int g1) const {
+    const PackedMatrix w{q.data(), d.data(), q4 ? m.data() : nullptr, m_scale, nb, n};
+    const size_t ldo = (size_t)nb * 32 + 8;
+    std::vector<uint16_t> out((size_t)(g1 - g0) * kPackRows * ldo, 0xdead);
+    k.unpack_bf16(w, q4, g0, g1, out.data(), ldo);
+    return out;
+  }
 };
+
+float bf16_to_f32(uint16_t h) {
+  const uint32_t b = (uint32_t)h << 16;
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
 
 TEST(MatmulReference, MatchesThePackedLayoutsDefinition) {
   for (bool q4 : {true, false})
@@ -104,6 +120,31 @@ TEST(MatmulReference, MatchesThePackedLayoutsDefinition) {
         for (size_t i = 0; i < y.size(); ++i)
           ASSERT_NEAR(y[i], c.want[i], 1e-5 * c.scale[i] + 1e-30)
               << (q4 ? "q4" : "q8") << " rows " << n << " blocks " << nb << " at " << i;
+      }
+}
+
+TEST(MatmulReference, UnpacksToBf16AsTheLayoutDefines) {
+  for (bool q4 : {true, false})
+    for (int n : {1, 4, 7})
+      for (int nb : {1, 3}) {
+        const Case c(q4, n, nb, 1, 300 + n * 7 + nb);
+        const int groups = (n + 3) / 4;
+        const std::vector<uint16_t> out = c.unpack(kMatmulRef, 0, groups);
+        const size_t ldo = (size_t)nb * 32 + 8;
+        for (int r = 0; r < n; ++r)  // padding rows hold what their (zero) scales give
+          for (int b = 0; b < nb; ++b)
+            for (int i = 0; i < 32; ++i) {
+              const size_t gb = (size_t)(r / kPackRows) * nb + b, lane = r % kPackRows;
+              const int half = i / 16, e = i % 16;
+              const uint8_t byte = c.q[gb * (q4 ? 64 : 128) + (q4 ? 0 : half * 64) + lane * 16 + e];
+              const int v = q4 ? (half ? byte >> 4 : byte & 15) : (int8_t)byte;
+              double want = (double)f16_to_f32(c.d[gb * 4 + lane]) * v;
+              if (q4) want += (double)c.m_scale * f16_to_f32(c.m[gb * 4 + lane]);
+              const float got = bf16_to_f32(out[(size_t)r * ldo + 32 * b + i]);
+              ASSERT_NEAR(got, want, std::fabs(want) / 256 + 1e-30) << r << " " << i;
+            }
+        for (int r = 0; r < groups * kPackRows; ++r)
+          for (size_t i = (size_t)nb * 32; i < ldo; ++i) ASSERT_EQ(out[r * ldo + i], 0xdead);
       }
 }
 
@@ -132,6 +173,25 @@ TEST_P(MatmulKernels, EveryVariantMatchesTheReference) {
                 ASSERT_EQ(std::isnan(part[(size_t)t * n + r]), r < kPackRows) << "row " << r;
           }
         }
+}
+
+TEST_P(MatmulKernels, Bf16UnpackingEqualsTheReferenceBitForBit) {
+  const amskv::MatmulKernels* k = matmul_kernels_for(GetParam());
+  if (!k) GTEST_SKIP() << matmul_variant_name(GetParam()) << " not available on this CPU/build";
+  if (!k->unpack_bf16) {
+    GTEST_SKIP() << matmul_variant_name(GetParam()) << " has no bf16 unpacking";
+  }
+  for (bool q4 : {true, false})
+    for (int n : {3, 9, 16})
+      for (int nb : {1, 2, 18}) {
+        const Case c(q4, n, nb, 1, 11 * n + nb);
+        const int groups = (n + 3) / 4;
+        EXPECT_EQ(c.unpack(*k, 0, groups), c.unpack(kMatmulRef, 0, groups))
+            << (q4 ? "q4" : "q8") << " rows " << n << " blocks " << nb;
+        if (groups > 1) {
+          EXPECT_EQ(c.unpack(*k, 1, groups), c.unpack(kMatmulRef, 1, groups));
+        }
+      }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, MatmulKernels,

@@ -21,7 +21,8 @@ int cmd_bench(int argc, char** argv) {
   std::string model = default_model(), text_path = eval::default_code();
   std::vector<std::string> depths = {"0", "2048", "8192"}, policies = {kFull, default_policy()};
   float fraction = 0.25f;
-  long prompt = 512, decode = 128, n_threads = default_threads();
+  long prompt = 512, decode = 128, n_threads = default_threads(), batch = 64;
+  bool onednn = false;
   amskv_dtype dtype = AMSKV_F16;
   Spec spec{
       "bench",
@@ -34,7 +35,8 @@ int cmd_bench(int argc, char** argv) {
                   &fraction, 1e-3f, 1.f),
        long_flag("--decode", "N", "decode steps timed after the prefill", &decode, 1, 1 << 20),
        string_flag("--text", "FILE", "text to feed (the evaluation's code text)", &text_path),
-       threads_flag(&n_threads), kv_dtype_flag(&dtype), model_flag(&model)}};
+       long_flag("--batch", "B", "prompt tokens per pass over the weights", &batch, 1, 4096),
+       onednn_flag(&onednn), threads_flag(&n_threads), kv_dtype_flag(&dtype), model_flag(&model)}};
   int rc;
   if (!parse(argc, argv, spec, &rc)) return rc;
   std::string bytes;
@@ -69,7 +71,8 @@ int cmd_bench(int argc, char** argv) {
       p.kv_dtype = dtype;
       p.policy = pol.c_str();
       p.n_threads = (int)n_threads;
-      p.max_batch = 64;
+      p.max_batch = (int)batch;
+      p.onednn = onednn;
       LlamaContext c;
       std::string err;
       if (!llama_context_init(&c, m, p, &err)) return error(kUsage, pol + ": " + err);
@@ -101,9 +104,10 @@ int cmd_bench(int argc, char** argv) {
   const double mib = 1048576.0;
   std::printf(
       "\npeak resident memory %.1f MiB: model file %.1f MiB mapped, repacked weights %.1f MiB, "
-      "largest KV session %.1f MiB, runner buffers %.1f MiB (%ld threads, kernels %s)\n",
+      "largest KV session %.1f MiB, runner buffers %.1f MiB (%ld threads, kernels %s, prompt "
+      "batches of %ld%s)\n",
       peak_rss_bytes() / mib, m.file.size / mib, m.packed.bytes / mib, kv_max / mib,
-      runner_max / mib, n_threads, amskv_active_isa());
+      runner_max / mib, n_threads, amskv_active_isa(), batch, onednn ? " on oneDNN bf16" : "");
   return 0;
 }
 

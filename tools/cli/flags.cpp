@@ -80,6 +80,11 @@ Flag threads_flag(long* t, std::string help) {
   return long_flag("--threads", "N", std::move(help), t, 1, 256);
 }
 
+Flag onednn_flag(bool* t) {
+  return switch_flag("--onednn", "prompt batches on oneDNN's bf16 matmul (x86-64 with AVX512_BF16)",
+                     t);
+}
+
 Flag kv_budget_flag(size_t* t) {
   return size_flag("--kv-budget", "SIZE", "KV session bytes: 8MiB, 512KiB, 1GiB or plain bytes", t);
 }

@@ -50,6 +50,7 @@ Flag only(Flag f, const char* words);
 Flag model_flag(std::string* t);
 Flag threads_flag(long* t, std::string help = "threads");
 Flag kv_budget_flag(size_t* t);
+Flag onednn_flag(bool* t);
 Flag kv_dtype_flag(amskv_dtype* t);
 Flag policy_flag(std::string* t, std::string help = "eviction policy");
 Flag policies_flag(std::vector<std::string>* t, std::string help, bool* given);  // repeatable

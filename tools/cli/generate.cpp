@@ -13,8 +13,9 @@ bool load_model(const std::string& path, LlamaModel* m) {
 }
 
 int make_context(const LlamaModel& m, amskv_dtype dtype, long threads, const char* policy,
-                 size_t budget, LlamaContext* c) {
+                 size_t budget, LlamaContext* c, bool onednn) {
   LlamaParams p;
+  p.onednn = onednn;
   p.kv_budget = budget;
   p.kv_dtype = dtype;
   p.policy = policy;
@@ -43,7 +44,7 @@ void add_generation_flags(Generation* g, const char* n_help, std::vector<Flag>* 
                   &g->top_p, 1e-9f, 1.f),
        seed_flag(&g->seed, "sampling seed"),
        switch_flag("--ignore-eos", "go on past the end of text (for benchmarks)", &g->ignore_eos),
-       model_flag(&g->model)});
+       onednn_flag(&g->onednn), model_flag(&g->model)});
 }
 
 int start(const Generation& g, Generator* gen) {
@@ -52,7 +53,8 @@ int start(const Generation& g, Generator* gen) {
   if (!sampler_init(&gen->sampler, gen->m.hp.n_vocab,
                     {g.temp, (int)g.top_k, g.top_p, (uint64_t)g.seed}, &err))
     return error(kUsage, err);
-  if (int e = make_context(gen->m, g.dtype, g.threads, g.policy.c_str(), g.budget, &gen->c))
+  if (int e =
+          make_context(gen->m, g.dtype, g.threads, g.policy.c_str(), g.budget, &gen->c, g.onednn))
     return e;
   gen->pieces = token_pieces(gen->m.tok);
   gen->logits.assign(gen->m.hp.n_vocab, 0.f);

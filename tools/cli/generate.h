@@ -20,7 +20,7 @@ bool load_model(const std::string& path, LlamaModel* m);
 // A context, or one line and its exit status: a refused budget or policy is the user's
 // (kUsage), anything else kRuntime.
 int make_context(const LlamaModel& m, amskv_dtype dtype, long threads, const char* policy,
-                 size_t budget, LlamaContext* c);
+                 size_t budget, LlamaContext* c, bool onednn = false);
 
 // The bytes the full cache of this model needs for `tokens` tokens per layer.
 size_t full_cache_bytes(const LlamaModel& m, amskv_dtype dtype, int tokens);
@@ -33,6 +33,7 @@ struct Generation {
   long n = 128, threads = default_threads(), seed = 1, top_k = 0;
   float temp = 0.f, top_p = 1.f;
   bool ignore_eos = false;  // go on past the end of text (benchmarks)
+  bool onednn = false;      // prompt batches on oneDNN
 };
 
 // Their flags, appended to a command's own.
