@@ -73,9 +73,10 @@ for stage in $stages; do
       ASAN_OPTIONS=detect_leaks=1 run_ctest build/asan || status=1
       ;;
     tsan)
-      # OpenMP off: libgomp is not instrumented, so TSan would report its internals.
+      # OpenMP off: libgomp is not instrumented, so TSan would report its internals; oneDNN
+      # off too (it runs on libgomp), which makes this the x86-64 build without oneDNN.
       cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMSKV_SANITIZE=thread \
-        -DAMSKV_OPENMP=OFF -DAMSKV_BUILD_BENCH=OFF -DAMSKV_STRESS_SECONDS=30 > /dev/null
+        -DAMSKV_OPENMP=OFF -DAMSKV_ONEDNN=OFF -DAMSKV_BUILD_BENCH=OFF -DAMSKV_STRESS_SECONDS=30 > /dev/null
       if cmake --build build/tsan -j"$jobs" --target test_concurrency amskv_cli 2>&1 |
         grep -E "(warning|error):"; then
         echo "test.sh: build/tsan: the build printed warnings or errors" >&2

@@ -523,6 +523,14 @@ bool gguf_open_memory(const void* data, size_t size, GgufFile* out, std::string*
   return true;
 }
 
+void gguf_release(const GgufFile& f, const GgufTensor& t) {
+  if (!f.map || !t.data || t.nbytes == 0) return;
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  const uintptr_t lo = ((uintptr_t)t.data + page - 1) / page * page;
+  const uintptr_t hi = ((uintptr_t)t.data + t.nbytes) / page * page;
+  if (hi > lo) madvise((void*)lo, hi - lo, MADV_DONTNEED);  // a hint: failure changes nothing
+}
+
 bool gguf_open(const char* path, GgufFile* out, std::string* err) {
   if (!out) return fail(err, "gguf_open: null output");
   gguf_close(out);

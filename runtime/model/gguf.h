@@ -138,6 +138,10 @@ bool gguf_open(const char* path, GgufFile* out, std::string* err);
 // Parses a caller buffer without copying; it must outlive *out.
 bool gguf_open_memory(const void* data, size_t size, GgufFile* out, std::string* err);
 void gguf_close(GgufFile* f);
+// Gives the pages of the mapped file that lie wholly inside t back to the system (a tensor
+// the runner keeps a copy of): resident memory drops by its size, and a later read of t
+// still sees the file's bytes. Nothing for gguf_open_memory files.
+void gguf_release(const GgufFile& f, const GgufTensor& t);
 
 // Lookups: null when absent.
 const GgufKV* gguf_find(const GgufFile& f, const char* key);
@@ -188,7 +192,9 @@ size_t ggml_type_size(int ggml_type);   // bytes per block
 bool ggml_row_bytes(int ggml_type, int64_t n, uint64_t* out);
 
 // Dequantizes n elements (a multiple of the block size) of one row. Supported: F32, F16,
-// BF16, Q8_0, Q4_0, Q4_1. False for other types or a bad n.
+// BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (checked against the gguf package's
+// numpy dequantization: tests/model/reference/check_dequant.py). False for other types or
+// a bad n.
 bool gguf_dequantize_row(int ggml_type, const void* src, float* dst, int64_t n);
 bool gguf_can_dequantize(int ggml_type);
 

@@ -89,6 +89,9 @@ bool pack_weights(LlamaModel* m, std::string* err) {
   for (Matrix* x : all) {
     *x = matmul_pack(*x->t, at);
     at += matmul_packed_bytes(*x->t);
+    // The products read the copy, and so do tied embeddings (forward): the file's pages of
+    // the tensor go back, so the weights are resident once.
+    if (x->packed.q) gguf_release(m->file, *x->t);
   }
   return true;
 }
@@ -283,10 +286,10 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
   const int E = hp.n_embd, F = hp.n_ff, nt = c.n_threads;
   float *x = c.x.data(), *xb = c.xb.data(), *hb = c.hb.data(), *hb2 = c.hb2.data();
   MatmulScratch* xq = &c.xq;
-  for (int t = 0; t < n; ++t) {
-    const GgufTensor* e = m.tok_embd;
-    gguf_dequantize_row(e->type, e->data + (size_t)tokens[t] * e->row_bytes, x + t * E, E);
-  }
+  Matrix file_embd;  // embeddings from the file unless they are the tied output's copy
+  file_embd.t = m.tok_embd;
+  const Matrix& embd = m.output.t == m.tok_embd ? m.output : file_embd;
+  for (int t = 0; t < n; ++t) matmul_row(embd, tokens[t], x + t * E);
   for (int l = 0; l < hp.n_layer; ++l) {
     const LlamaLayer& L = m.layers[l];
     for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, x + t * E, L.attn_norm, E, hp.rms_eps);

@@ -155,6 +155,33 @@ Matrix matmul_pack(const GgufTensor& t, uint8_t* mem) {
   return m;
 }
 
+void matmul_row(const Matrix& w, int64_t r, float* out) {
+  if (!w.packed.q) {
+    gguf_dequantize_row(w.t->type, w.t->data + (size_t)r * w.t->row_bytes, out, (int)w.t->ne[0]);
+    return;
+  }
+  const PackedMatrix& p = w.packed;
+  const size_t lane = (size_t)(r % kPackRows), g = (size_t)(r / kPackRows);
+  for (int b = 0; b < p.nb; ++b) {
+    const size_t gb = g * p.nb + b;
+    const float d = f16_to_f32(p.d[gb * kPackRows + lane]);
+    if (w.q4) {  // exact products: q < 16 and d has 11 significant bits
+      const float m = p.m_scale * f16_to_f32(p.m[gb * kPackRows + lane]);
+      const uint8_t* q = p.q + gb * 64 + lane * 16;
+      for (int i = 0; i < 16; ++i) {
+        out[32 * b + i] = (float)(q[i] & 15) * d + m;
+        out[32 * b + 16 + i] = (float)(q[i] >> 4) * d + m;
+      }
+    } else {
+      const int8_t* q = (const int8_t*)p.q + gb * 128 + lane * 16;
+      for (int i = 0; i < 16; ++i) {
+        out[32 * b + i] = (float)q[i] * d;
+        out[32 * b + 16 + i] = (float)q[64 + i] * d;
+      }
+    }
+  }
+}
+
 void matmul_scratch_init(MatmulScratch* s, int n_tok, int k) {
   s->q.assign((size_t)n_tok * k, 0);
   s->d.assign((size_t)n_tok * k / 32, 0.f);

@@ -57,6 +57,10 @@ size_t matmul_packed_bytes(const GgufTensor& t);
 // aligned), which must outlive it.
 Matrix matmul_pack(const GgufTensor& t, uint8_t* mem);
 
+// Row r of w as f32: the same values the file's dequantization gives (for a packed matrix,
+// read from the packed copy).
+void matmul_row(const Matrix& w, int64_t r, float* out);
+
 // One output of a fused product: y[t][r] = dot(row r of w, x[t]) for every row of w.
 struct MatmulOut {
   const Matrix* w;

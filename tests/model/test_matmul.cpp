@@ -43,6 +43,13 @@ TEST(Matmul, PackedProductsMatchDequantizedRows) {
           EXPECT_EQ(packed == 0, type == GGML_TYPE_F16 || type == GGML_TYPE_F32);
           uint8_t* mem = packed ? (uint8_t*)std::aligned_alloc(64, packed) : nullptr;
           const Matrix m = matmul_pack(*t, mem);
+          // A row from the packed copy is the file's row, bit for bit.
+          for (int r : {0, n / 2, n - 1}) {
+            std::vector<float> want(k), got(k);
+            ASSERT_TRUE(gguf_dequantize_row(t->type, t->data + r * t->row_bytes, want.data(), k));
+            matmul_row(m, r, got.data());
+            ASSERT_EQ(got, want) << "row " << r;
+          }
           for (int n_tok : {1, 5}) {
             std::vector<float> x((size_t)n_tok * k), y((size_t)n_tok * n, NAN);
             for (float& v : x) v = nd(rng);
