@@ -50,6 +50,93 @@ void q4_1_block(const uint8_t* s, float* y) {
   }
 }
 
+// Q5_0: f16 d, 32 high bits, 16 bytes of nibbles; element j's fifth bit is bit j of the
+// high bits; x = d * (q - 16).
+void q5_0_block(const uint8_t* s, float* y) {
+  const float d = f16_to_f32(load<uint16_t>(s));
+  const uint32_t qh = load<uint32_t>(s + 2);
+  for (int j = 0; j < 16; j++) {
+    y[j] = d * (float)((int)((s[6 + j] & 0x0f) | ((qh >> j) & 1) << 4) - 16);
+    y[j + 16] = d * (float)((int)((s[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
+  }
+}
+// Q5_1: f16 d, f16 m, 32 high bits, 16 bytes (as Q5_0); x = d * q + m.
+void q5_1_block(const uint8_t* s, float* y) {
+  const float d = f16_to_f32(load<uint16_t>(s));
+  const float m = f16_to_f32(load<uint16_t>(s + 2));
+  const uint32_t qh = load<uint32_t>(s + 4);
+  for (int j = 0; j < 16; j++) {
+    y[j] = d * (float)((s[8 + j] & 0x0f) | ((qh >> j) & 1) << 4) + m;
+    y[j + 16] = d * (float)((s[8 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) + m;
+  }
+}
+
+// K-quants: super-blocks of 256 in sub-blocks with their own scales. Q4_K and Q5_K pack the
+// 6-bit scale and minimum of 8 sub-blocks of 32 into 12 bytes.
+void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+// Q4_K: f16 d, f16 dmin, 12 bytes of scales, 128 bytes: per 64 elements, 32 bytes whose low
+// nibbles are sub-block 2i and high nibbles sub-block 2i + 1; x = (d sc) q - (dmin m).
+void q4_k_block(const uint8_t* s, float* y) {
+  const float d = f16_to_f32(load<uint16_t>(s)), dmin = f16_to_f32(load<uint16_t>(s + 2));
+  const uint8_t* q = s + 16;
+  for (int j = 0; j < 4; j++, q += 32, y += 64) {
+    int sc, m;
+    scale_min_k4(2 * j, s + 4, &sc, &m);
+    const float d1 = d * (float)sc, m1 = dmin * (float)m;
+    scale_min_k4(2 * j + 1, s + 4, &sc, &m);
+    const float d2 = d * (float)sc, m2 = dmin * (float)m;
+    for (int l = 0; l < 32; l++) {
+      y[l] = d1 * (float)(q[l] & 0x0f) - m1;
+      y[l + 32] = d2 * (float)(q[l] >> 4) - m2;
+    }
+  }
+}
+// Q5_K: as Q4_K with 32 bytes of fifth bits after the scales: bit 2i of byte l for element l
+// of sub-block 2i, bit 2i + 1 for sub-block 2i + 1.
+void q5_k_block(const uint8_t* s, float* y) {
+  const float d = f16_to_f32(load<uint16_t>(s)), dmin = f16_to_f32(load<uint16_t>(s + 2));
+  const uint8_t *qh = s + 16, *q = s + 48;
+  for (int j = 0; j < 4; j++, q += 32, y += 64) {
+    int sc, m;
+    scale_min_k4(2 * j, s + 4, &sc, &m);
+    const float d1 = d * (float)sc, m1 = dmin * (float)m;
+    scale_min_k4(2 * j + 1, s + 4, &sc, &m);
+    const float d2 = d * (float)sc, m2 = dmin * (float)m;
+    for (int l = 0; l < 32; l++) {
+      y[l] = d1 * (float)((q[l] & 0x0f) | ((qh[l] >> (2 * j)) & 1) << 4) - m1;
+      y[l + 32] = d2 * (float)((q[l] >> 4) | ((qh[l] >> (2 * j + 1)) & 1) << 4) - m2;
+    }
+  }
+}
+// Q6_K: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales (one per 16
+// elements), f16 d last; x = (d sc) (q - 32). Per 128 elements: 64 low-nibble bytes and 32
+// high bytes hold four runs of 32.
+void q6_k_block(const uint8_t* s, float* y) {
+  const float d = f16_to_f32(load<uint16_t>(s + 208));
+  const uint8_t *ql = s, *qh = s + 128;
+  const int8_t* sc = (const int8_t*)(s + 192);
+  for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8, y += 128)
+    for (int l = 0; l < 32; l++) {
+      const int is = l / 16;
+      const int q1 = (int)((ql[l] & 0x0f) | ((qh[l] >> 0) & 3) << 4) - 32;
+      const int q2 = (int)((ql[l + 32] & 0x0f) | ((qh[l] >> 2) & 3) << 4) - 32;
+      const int q3 = (int)((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+      const int q4 = (int)((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+      y[l] = d * (float)sc[is] * (float)q1;
+      y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+      y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+      y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+    }
+}
+
 constexpr GgmlBlock32 kNotQ32{0, 0, 0, 0};
 
 // Block sizes and bytes per block from ggml-common.h, indexed by type; a null name is a
@@ -61,15 +148,15 @@ const GgmlTypeInfo kTypes[GGML_TYPE_COUNT] = {
     {"q4_1", 32, 20, q4_1_block, {4, 1, 0, 2}},
     {nullptr, 0, 0, nullptr, kNotQ32},
     {nullptr, 0, 0, nullptr, kNotQ32},
-    {"q5_0", 32, 22, nullptr, kNotQ32},
-    {"q5_1", 32, 24, nullptr, kNotQ32},
+    {"q5_0", 32, 22, q5_0_block, kNotQ32},
+    {"q5_1", 32, 24, q5_1_block, kNotQ32},
     {"q8_0", 32, 34, q8_0_block, {2, 0, 0, 0}},
     {"q8_1", 32, 36, nullptr, kNotQ32},
     {"q2_K", 256, 84, nullptr, kNotQ32},
     {"q3_K", 256, 110, nullptr, kNotQ32},
-    {"q4_K", 256, 144, nullptr, kNotQ32},
-    {"q5_K", 256, 176, nullptr, kNotQ32},
-    {"q6_K", 256, 210, nullptr, kNotQ32},
+    {"q4_K", 256, 144, q4_k_block, kNotQ32},
+    {"q5_K", 256, 176, q5_k_block, kNotQ32},
+    {"q6_K", 256, 210, q6_k_block, kNotQ32},
     {"q8_K", 256, 292, nullptr, kNotQ32},
     {"iq2_xxs", 256, 66, nullptr, kNotQ32},
     {"iq2_xs", 256, 74, nullptr, kNotQ32},

@@ -381,7 +381,8 @@ TEST(GgufDequant, HandQuantizedBlocks) {
   EXPECT_TRUE(std::signbit(out[3]));
 
   // Unsupported types and partial blocks are refused.
-  EXPECT_FALSE(gguf_dequantize_row(GGML_TYPE_Q4_K, b.q4_1.data(), out.data(), 256));
+  EXPECT_FALSE(gguf_dequantize_row(GGML_TYPE_Q2_K, b.q4_1.data(), out.data(), 256));
+  EXPECT_FALSE(gguf_dequantize_row(GGML_TYPE_Q4_K, b.q4_1.data(), out.data(), 32));
   EXPECT_FALSE(gguf_dequantize_row(GGML_TYPE_Q4_1, b.q4_1.data(), out.data(), 16));
   EXPECT_FALSE(gguf_dequantize_row(GGML_TYPE_F32, b.q4_1.data(), out.data(), -1));
   EXPECT_FALSE(gguf_dequantize_row(99, b.q4_1.data(), out.data(), 32));
