@@ -236,19 +236,22 @@ bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams&
   c->kv = nullptr;
   onednn_plan_destroy(c->xq.dnn);
   c->xq.dnn = nullptr;
-  OnednnPlan* dnn = nullptr;
   if (p.onednn) {
     std::vector<const Matrix*> ws;
     for (const LlamaLayer& L : m.layers)
       for (const Matrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
         ws.push_back(w);
-    dnn = onednn_plan_create(ws.data(), (int)ws.size(), p.max_batch, err);
-    if (!dnn) return false;
+    c->xq.dnn = onednn_plan_create(ws.data(), (int)ws.size(), p.max_batch, p.n_threads, err);
+    if (!c->xq.dnn) {
+      c->status = AMSKV_E_UNSUPPORTED;
+      return false;
+    }
   }
   const amskv_config cfg = llama_session_config(m, p.kv_dtype, p.policy, p.n_threads);
   c->status = amskv_session_create(&cfg, p.kv_budget, &c->kv);
   if (c->status != AMSKV_OK) {
-    onednn_plan_destroy(dnn);
+    onednn_plan_destroy(c->xq.dnn);
+    c->xq.dnn = nullptr;
     return fail(err, std::string("kv: ") + amskv_last_error(nullptr));
   }
   c->m = &m;
@@ -267,7 +270,6 @@ bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams&
   c->hb2.assign(B * hp.n_ff, 0.f);
   const size_t k_max = std::max({(size_t)hp.n_embd, q_dim, (size_t)hp.n_ff});
   matmul_scratch_init(&c->xq, (int)B, (int)k_max);
-  c->xq.dnn = dnn;
   return true;
 }
 

@@ -68,7 +68,8 @@ struct LlamaParams {
   const char* policy = "full";  // any amskv policy string; copied by the session
   int n_threads = 1;            // OpenMP threads for matrix products and attention
   int max_batch = 32;           // prompt tokens per pass over the weights
-  bool onednn = false;          // batches of max_batch / 2 or more tokens on oneDNN (matmul.h)
+  bool onednn = false;          // prompt batches of max_batch / 2 tokens or more on oneDNN
+                                // (matmul.h; max_batch >= kOnednnMinBatch)
 };
 
 // One sequence: its KV session, its position and every activation buffer it needs.

@@ -74,15 +74,18 @@ void matmul(const MatmulOut* outs, int n_outs, const float* x, int n_tok, Matmul
             int n_threads);
 
 // Prefill on oneDNN (builds with AMSKV_ONEDNN, CPUs with AVX512_BF16): a plan holds oneDNN
-// matmul primitives for batches of exactly m tokens, one per shape of quantized matrix in
-// ws (tiles of at most 512 KiB of bf16 weights), and one block for every buffer they use:
-// the batch and a weight tile as bf16, the f32 result tile, oneDNN's scratchpad. A batch of
-// m / 2 to m tokens then runs as bf16 products with f32 sums (smaller ones, and F32/F16
-// matrices, stay on the project's kernels). Not the default: oneDNN allocates a few small
+// matmul primitives for batches of exactly m tokens (m >= kOnednnMinBatch), one per shape of
+// quantized matrix in ws (tiles of at most 512 KiB of bf16 weights), made for n_threads
+// threads, and one block for every buffer they use: the batch and a weight tile as bf16, the
+// f32 result tile, oneDNN's scratchpad. A batch of max(m / 2, kOnednnMinBatch) to m tokens
+// then runs as bf16 products with f32 sums; smaller ones (every decode step), and F32/F16
+// matrices, stay on the project's kernels. Not the default: oneDNN allocates a few small
 // blocks of bookkeeping on the heap in every primitive call, which the rest of the runner
 // never does.
+constexpr int kOnednnMinBatch = 8;
 bool onednn_available(std::string* why);  // false + why when this build or CPU has no path
-OnednnPlan* onednn_plan_create(const Matrix* const* ws, int n_ws, int m, std::string* err);
+OnednnPlan* onednn_plan_create(const Matrix* const* ws, int n_ws, int m, int n_threads,
+                               std::string* err);
 void onednn_plan_destroy(OnednnPlan* p);
 size_t onednn_plan_bytes(const OnednnPlan* p);  // the plan's block (not oneDNN's own objects)
 int onednn_plan_batch(const OnednnPlan* p);     // m

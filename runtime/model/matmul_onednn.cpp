@@ -147,9 +147,15 @@ bool onednn_available(std::string* why) {
   return true;
 }
 
-OnednnPlan* onednn_plan_create(const Matrix* const* ws, int n_ws, int m, std::string* err) {
+OnednnPlan* onednn_plan_create(const Matrix* const* ws, int n_ws, int m, int n_threads,
+                               std::string* err) {
   if (!onednn_available(err)) return nullptr;
-  if (m < 1 || m > 4096) return fail(err, "onednn: batch size out of range"), nullptr;
+  if (m < kOnednnMinBatch || m > 4096)
+    return fail(err,
+                "onednn: the batch size must be in " + std::to_string(kOnednnMinBatch) + "..4096"),
+           nullptr;
+  // A primitive keeps the thread count of its creation as the most it will use.
+  Threads threads(n_threads);
   OnednnPlan* p = new OnednnPlan;
   p->m = m;
   p->kern = matmul_kernels();
@@ -214,10 +220,11 @@ int onednn_plan_batch(const OnednnPlan* p) {
 
 bool onednn_matmul(OnednnPlan* p, const MatmulOut* outs, int n_outs, const float* x, int n_tok,
                    int n_threads) {
-  if (!p || n_tok > p->m || 2 * n_tok < p->m || n_outs < 1) return false;
+  if (!p || n_tok > p->m || 2 * n_tok < p->m || n_tok < kOnednnMinBatch || n_outs < 1 || n_outs > 8)
+    return false;
   const int k = (int)outs[0].w->t->ne[0];
   const Shape* shape[8];
-  for (int o = 0; o < n_outs && o < 8; ++o) {
+  for (int o = 0; o < n_outs; ++o) {
     const Matrix& w = *outs[o].w;
     if (!w.packed.q || (int)w.t->ne[0] != k || !(shape[o] = p->find(k, (int)w.t->n_rows)))
       return false;

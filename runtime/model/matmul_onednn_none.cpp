@@ -10,7 +10,7 @@ bool onednn_available(std::string* why) {
   if (why) *why = "onednn: this build has no oneDNN (AMSKV_ONEDNN)";
   return false;
 }
-OnednnPlan* onednn_plan_create(const Matrix* const*, int, int, std::string* err) {
+OnednnPlan* onednn_plan_create(const Matrix* const*, int, int, int, std::string* err) {
   onednn_available(err);
   return nullptr;
 }

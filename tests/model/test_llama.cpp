@@ -376,12 +376,20 @@ float onednn_vs_own(const LlamaModel& m, const std::vector<int32_t>& ids, int ma
 TEST_F(TinyLlama, OnednnPrefillMatchesTheOwnKernels) {
   std::string why;
   if (!onednn_available(&why)) GTEST_SKIP() << why;
-  // Batches of 8, 8 and 4 tokens: the last one is max_batch / 2, the smallest oneDNN takes.
+  // Batches of 16 and 8 tokens: the second is max_batch / 2, the smallest oneDNN takes.
   for (int threads : {1, 2}) {
-    const float rel = onednn_vs_own(*model_, prompt(20), 8, threads);
+    const float rel = onednn_vs_own(*model_, prompt(24), 16, threads);
     EXPECT_GT(rel, 0.f) << "the oneDNN path was not taken";  // bf16 rounds differently
     EXPECT_LT(rel, 0.02f) << threads << " threads";
   }
+  LlamaContext c;  // a batch too small for oneDNN to pay is refused
+  LlamaParams p;
+  p.max_batch = kOnednnMinBatch - 1;
+  p.onednn = true;
+  std::string err;
+  EXPECT_FALSE(llama_context_init(&c, *model_, p, &err));
+  EXPECT_NE(err.find("batch size"), std::string::npos) << err;
+  EXPECT_EQ(c.status, AMSKV_E_UNSUPPORTED);
 }
 
 TEST_F(TinyLlama, OnednnAskedForWhereThereIsNoneIsAClearError) {
@@ -418,7 +426,7 @@ TEST_F(TinyLlama, OnednnContextsDecodeWithoutAllocating) {
   ASSERT_TRUE(llama_prefill(c, ids.data(), 32, logits.data()));
   EXPECT_GT(alloc_count_total() - before, 0) << "oneDNN calls allocate (if no longer: say so)";
   before = alloc_count_total();
-  ASSERT_TRUE(llama_prefill(c, ids.data() + 32, 7, logits.data()));  // < 8: not oneDNN's
+  ASSERT_TRUE(llama_prefill(c, ids.data() + 32, 7, logits.data()));  // < 16 / 2: not oneDNN's
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(llama_decode(c, ids[40 + i], logits.data()));
   EXPECT_EQ(alloc_count_total() - before, 0);
 }
