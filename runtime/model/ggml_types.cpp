@@ -82,39 +82,32 @@ void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
     *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
   }
 }
-// Q4_K: f16 d, f16 dmin, 12 bytes of scales, 128 bytes: per 64 elements, 32 bytes whose low
-// nibbles are sub-block 2i and high nibbles sub-block 2i + 1; x = (d sc) q - (dmin m).
-void q4_k_block(const uint8_t* s, float* y) {
+// Q4_K: f16 d, f16 dmin, 12 bytes of scales, 128 bytes q: per 64 elements, 32 bytes whose
+// low nibbles are sub-block 2i and high nibbles sub-block 2i + 1; x = (d sc) q - (dmin m).
+// Q5_K: the same with 32 bytes qh of fifth bits before q: bit 2i of byte l for element l of
+// sub-block 2i, bit 2i + 1 for sub-block 2i + 1.
+void k_block(const uint8_t* s, const uint8_t* qh, const uint8_t* q, float* y) {
   const float d = f16_to_f32(load<uint16_t>(s)), dmin = f16_to_f32(load<uint16_t>(s + 2));
-  const uint8_t* q = s + 16;
   for (int j = 0; j < 4; j++, q += 32, y += 64) {
-    int sc, m;
-    scale_min_k4(2 * j, s + 4, &sc, &m);
-    const float d1 = d * (float)sc, m1 = dmin * (float)m;
-    scale_min_k4(2 * j + 1, s + 4, &sc, &m);
-    const float d2 = d * (float)sc, m2 = dmin * (float)m;
+    float dj[2], mj[2];
+    for (int h = 0; h < 2; h++) {
+      int sc, m;
+      scale_min_k4(2 * j + h, s + 4, &sc, &m);
+      dj[h] = d * (float)sc, mj[h] = dmin * (float)m;
+    }
     for (int l = 0; l < 32; l++) {
-      y[l] = d1 * (float)(q[l] & 0x0f) - m1;
-      y[l + 32] = d2 * (float)(q[l] >> 4) - m2;
+      const int hi0 = qh ? ((qh[l] >> (2 * j)) & 1) << 4 : 0;
+      const int hi1 = qh ? ((qh[l] >> (2 * j + 1)) & 1) << 4 : 0;
+      y[l] = dj[0] * (float)((q[l] & 0x0f) | hi0) - mj[0];
+      y[l + 32] = dj[1] * (float)((q[l] >> 4) | hi1) - mj[1];
     }
   }
 }
-// Q5_K: as Q4_K with 32 bytes of fifth bits after the scales: bit 2i of byte l for element l
-// of sub-block 2i, bit 2i + 1 for sub-block 2i + 1.
+void q4_k_block(const uint8_t* s, float* y) {
+  k_block(s, nullptr, s + 16, y);
+}
 void q5_k_block(const uint8_t* s, float* y) {
-  const float d = f16_to_f32(load<uint16_t>(s)), dmin = f16_to_f32(load<uint16_t>(s + 2));
-  const uint8_t *qh = s + 16, *q = s + 48;
-  for (int j = 0; j < 4; j++, q += 32, y += 64) {
-    int sc, m;
-    scale_min_k4(2 * j, s + 4, &sc, &m);
-    const float d1 = d * (float)sc, m1 = dmin * (float)m;
-    scale_min_k4(2 * j + 1, s + 4, &sc, &m);
-    const float d2 = d * (float)sc, m2 = dmin * (float)m;
-    for (int l = 0; l < 32; l++) {
-      y[l] = d1 * (float)((q[l] & 0x0f) | ((qh[l] >> (2 * j)) & 1) << 4) - m1;
-      y[l + 32] = d2 * (float)((q[l] >> 4) | ((qh[l] >> (2 * j + 1)) & 1) << 4) - m2;
-    }
-  }
+  k_block(s, s + 16, s + 48, y);
 }
 // Q6_K: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales (one per 16
 // elements), f16 d last; x = (d sc) (q - 32). Per 128 elements: 64 low-nibble bytes and 32
