@@ -535,6 +535,43 @@ TEST(Sampler, FrequenciesFollowTheDistribution) {
   }
 }
 
+TEST(Sampler, MinPAndTheTemperatureComeAfterTheCuts) {
+  // p = 0.5, 0.3, 0.2 at temperature 1.
+  const std::vector<float> l = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+  Sampler s;
+  const int n = 20000;
+  // min-p 0.5 keeps what is at least 0.25 likely: {0, 1}, renormalized to 5/8 and 3/8.
+  ASSERT_TRUE(sampler_init(&s, 3, {1.f, 0, 1.f, 5, 0.5f}, nullptr));
+  int c[3] = {};
+  for (int i = 0; i < n; ++i) c[sampler_sample(s, l.data())]++;
+  EXPECT_EQ(c[2], 0);
+  EXPECT_NEAR(c[0] / (double)n, 0.625, 0.02);
+  // top-p 0.45 cuts at temperature 1 (token 0 alone, 0.5 >= 0.45), before a temperature of
+  // 2 flattens the rest: token 0 every time. Tempered first, 0 would hold 0.42 and the
+  // nucleus would take token 1 too.
+  ASSERT_TRUE(sampler_init(&s, 3, {2.f, 0, 0.45f, 5}, nullptr));
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(sampler_sample(s, l.data()), 0);
+}
+
+TEST(Sampler, TheRepeatPenaltyLooksBackOnTheLastTokens) {
+  const std::vector<float> l = {2.0f, 1.5f, -1.f, -0.5f};
+  Sampler s;
+  ASSERT_TRUE(sampler_init(&s, 4, {0.f, 0, 1.f, 1, 0.f, 1.5f, 2}, nullptr));  // greedy
+  EXPECT_EQ(sampler_sample(s, l.data()), 0);
+  sampler_accept(s, 0);  // 2.0 / 1.5 = 1.33 < 1.5
+  EXPECT_EQ(sampler_sample(s, l.data()), 1);
+  sampler_accept(s, 0);  // seen twice, penalized once
+  EXPECT_EQ(sampler_sample(s, l.data()), 1);
+  sampler_accept(s, 1);  // 1.5 / 1.5 = 1.0 < 1.33
+  EXPECT_EQ(sampler_sample(s, l.data()), 0);
+  sampler_accept(s, 3), sampler_accept(s, 3);  // the last two are 3, 3: 0 and 1 forgotten
+  EXPECT_EQ(sampler_sample(s, l.data()), 0);
+  // Off (1), nothing is copied or changed.
+  ASSERT_TRUE(sampler_init(&s, 4, {0.f, 0, 1.f, 1}, nullptr));
+  sampler_accept(s, 0);
+  EXPECT_EQ(sampler_sample(s, l.data()), 0);
+}
+
 TEST(Sampler, BadParametersAreRejected) {
   Sampler s;
   std::string err;
@@ -543,6 +580,11 @@ TEST(Sampler, BadParametersAreRejected) {
   EXPECT_FALSE(sampler_init(&s, 10, {1.f, -1, 1.f, 1}, &err));
   EXPECT_FALSE(sampler_init(&s, 10, {1.f, 0, 0.f, 1}, &err));
   EXPECT_NE(err.find("top-p"), std::string::npos) << err;
+  EXPECT_FALSE(sampler_init(&s, 10, {1.f, 0, 1.f, 1, 1.5f}, &err));
+  EXPECT_NE(err.find("min-p"), std::string::npos) << err;
+  EXPECT_FALSE(sampler_init(&s, 10, {1.f, 0, 1.f, 1, 0.f, 0.f}, &err));
+  EXPECT_FALSE(sampler_init(&s, 10, {1.f, 0, 1.f, 1, 0.f, 1.1f, 5000}, &err));
+  EXPECT_NE(err.find("repeat-last-n"), std::string::npos) << err;
 }
 
 // ---- the default model ------------------------------------------------------------------

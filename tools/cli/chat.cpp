@@ -13,7 +13,6 @@ namespace cli {
 int cmd_chat(int argc, char** argv) {
   Generation g;
   g.n = 512;
-  g.temp = 0.7f;
   std::string system;
   Spec spec{"chat",
             "[options]",
@@ -44,8 +43,7 @@ int cmd_chat(int argc, char** argv) {
     add("<|im_start|>user\n", true), add(line, false),
         add("<|im_end|>\n<|im_start|>assistant\n", true);
     auto t0 = std::chrono::steady_clock::now();
-    if (!llama_prefill(gen.c, ids.data(), (int)ids.size(), gen.logits.data()))
-      return error(kRuntime, gen.c.error);
+    if (!prefill(gen, ids)) return error(kRuntime, gen.c.error);
     ids.clear();
     long generated = 0;
     const bool ok = generate(gen, g.n, &generated);

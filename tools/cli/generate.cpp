@@ -42,6 +42,13 @@ void add_generation_flags(Generation* g, const char* n_help, std::vector<Flag>* 
                  1 << 30),
        float_flag("--top-p", "P", "then from the smallest set reaching probability P, 1 = all",
                   &g->top_p, 1e-9f, 1.f),
+       float_flag("--min-p", "P", "then those at least P times as likely as the best, 0 = all",
+                  &g->min_p, 0.f, 1.f),
+       float_flag("--repeat-penalty", "R",
+                  "divide the logits of the last --repeat-last-n tokens by R, 1 = off",
+                  &g->repeat_penalty, 1e-3f, 10.f),
+       long_flag("--repeat-last-n", "N", "tokens the repeat penalty looks back on",
+                 &g->repeat_last_n, 0, 4096),
        seed_flag(&g->seed, "sampling seed"),
        switch_flag("--ignore-eos", "go on past the end of text (for benchmarks)", &g->ignore_eos),
        onednn_flag(&g->onednn), model_flag(&g->model)});
@@ -51,7 +58,9 @@ int start(const Generation& g, Generator* gen) {
   if (!load_model(g.model, &gen->m)) return kRuntime;
   std::string err;
   if (!sampler_init(&gen->sampler, gen->m.hp.n_vocab,
-                    {g.temp, (int)g.top_k, g.top_p, (uint64_t)g.seed}, &err))
+                    {g.temp, (int)g.top_k, g.top_p, (uint64_t)g.seed, g.min_p, g.repeat_penalty,
+                     (int)g.repeat_last_n},
+                    &err))
     return error(kUsage, err);
   if (int e =
           make_context(gen->m, g.dtype, g.threads, g.policy.c_str(), g.budget, &gen->c, g.onednn))
@@ -73,9 +82,15 @@ void print_session(const Generation& g, const Generator& gen) {
                g.policy.c_str(), st.isa, g.threads);
 }
 
+bool prefill(Generator& gen, const std::vector<int32_t>& ids) {
+  for (int32_t id : ids) sampler_accept(gen.sampler, id);
+  return llama_prefill(gen.c, ids.data(), (int)ids.size(), gen.logits.data());
+}
+
 bool generate(Generator& gen, long n, long* generated) {
   for (*generated = 0; *generated < n; ++*generated) {
     const int32_t next = sampler_sample(gen.sampler, gen.logits.data());
+    sampler_accept(gen.sampler, next);
     if (!gen.ignore_eos && is_end(gen.m.tok, next)) return true;
     std::fwrite(gen.pieces[next].data(), 1, gen.pieces[next].size(), stdout);
     std::fflush(stdout);
@@ -89,11 +104,12 @@ void print_eviction(const LlamaContext& c) {
   amskv_get_stats(c.kv, &st);
   // Region wipe-out (amskv_stats.wipe_rate): regions with no token kept at an event.
   std::fprintf(stderr,
-               "amskv: %llu events, %llu tokens evicted, wipe-out rate %.4f (%llu of %llu "
-               "regions), layer 0 holds %d tokens\n",
-               (unsigned long long)st.events, (unsigned long long)st.tokens_evicted, st.wipe_rate,
-               (unsigned long long)st.wiped_segments, (unsigned long long)st.wipe_segments,
-               amskv_layer_tokens(c.kv, 0));
+               "amskv: KV session %.2f of %.2f MiB budget, layer 0 holds %d of %d tokens; %llu "
+               "events, %llu tokens evicted, wipe-out rate %.4f (%llu of %llu regions)\n",
+               st.bytes_used / 1048576.0, st.budget_bytes / 1048576.0, amskv_layer_tokens(c.kv, 0),
+               st.capacity_tokens, (unsigned long long)st.events,
+               (unsigned long long)st.tokens_evicted, st.wipe_rate,
+               (unsigned long long)st.wiped_segments, (unsigned long long)st.wipe_segments);
 }
 
 }  // namespace cli

@@ -30,8 +30,9 @@ struct Generation {
   std::string model = default_model(), policy = default_policy();
   size_t budget = 8u << 20;
   amskv_dtype dtype = AMSKV_F16;
-  long n = 128, threads = default_threads(), seed = 1, top_k = 0;
-  float temp = 0.f, top_p = 1.f;
+  // Sampling as llama.cpp's defaults; --temp 0 is greedy. A fixed seed: a run repeats.
+  long n = 128, threads = default_threads(), seed = 1, top_k = 40, repeat_last_n = 64;
+  float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.f;
   bool ignore_eos = false;  // go on past the end of text (benchmarks)
   bool onednn = false;      // prompt batches on oneDNN
 };
@@ -47,6 +48,10 @@ struct Generator {
   std::vector<float> logits;        // [n_vocab], of the last token fed
   bool ignore_eos = false;
 };
+
+// Prompt tokens through the model, seen by the sampler's repetition penalty too; false:
+// gen.c.error says why.
+bool prefill(Generator& gen, const std::vector<int32_t>& ids);
 
 // Model, sampler and context for g; 0 or the exit status.
 int start(const Generation& g, Generator* gen);

@@ -36,8 +36,7 @@ int cmd_run(int argc, char** argv) {
   print_session(g, gen);
 
   auto t0 = std::chrono::steady_clock::now();
-  if (!llama_prefill(gen.c, ids.data(), (int)ids.size(), gen.logits.data()))
-    return error(kRuntime, gen.c.error);
+  if (!prefill(gen, ids)) return error(kRuntime, gen.c.error);
   const double prefill_s = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
   long generated = 0;
