@@ -86,7 +86,7 @@ for rep in $(seq "$reps"); do
     --ignore-eos --temp 0 -f "$prompt_file" -no-cnv < /dev/null > /dev/null 2>> "$out/shift.txt" || true
   for pol in ams:tova streaming; do
     taskset -c 0 "$amskv" run --model "$model" --threads 1 --kv-budget "$kv_bytes" \
-      --policy "$pol" -n 600 --file "$prompt_file" --ignore-eos 2>&1 > /dev/null |
+      --policy "$pol" -n 600 --file "$prompt_file" --ignore-eos --temp 0 2>&1 > /dev/null |
       sed "s/^/$pol /" >> "$out/run.txt"
   done
 done

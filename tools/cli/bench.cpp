@@ -3,7 +3,8 @@
 // first D tokens of the text are prefilled untimed; then `--prompt` P more are prefilled
 // (timed, with the last one's logits) and `--decode` N more decoded one at a time
 // (teacher-forced, so every policy decodes the same tokens), each step what `amskv run` does:
-// every layer, the output layer's logits and sampling. An evicting policy gets a budget of
+// every layer, the output layer's logits and a greedy pick (`--temp 0`). An evicting policy gets a
+// budget of
 // `--fraction` of the D + P tokens; the full cache room for all of them. The table shows the
 // output layer's share of the decode time; the run ends with its peak resident memory and what
 // it is made of. Not the Google Benchmark programs in tools/microbench/.
@@ -49,7 +50,7 @@ int cmd_bench(int argc, char** argv) {
   std::vector<int32_t> text;
   tokenize(m.tok, bytes, false, false, &text);
   if (text.empty()) return error(kUsage, "the text has no tokens");
-  Sampler sampler;  // what amskv run samples with by default (greedy)
+  Sampler sampler;  // greedy, as amskv run --temp 0 (and llama-completion --temp 0)
   std::string serr;
   if (!sampler_init(&sampler, m.hp.n_vocab, SamplerParams{}, &serr)) return error(kRuntime, serr);
   std::vector<float> logits(m.hp.n_vocab);
