@@ -3,11 +3,10 @@
 // first D tokens of the text are prefilled untimed; then `--prompt` P more are prefilled
 // (timed, with the last one's logits) and `--decode` N more decoded one at a time
 // (teacher-forced, so every policy decodes the same tokens), each step what `amskv run` does:
-// every layer, the output layer's logits and a greedy pick (`--temp 0`). An evicting policy gets a
-// budget of
-// `--fraction` of the D + P tokens; the full cache room for all of them. The table shows the
-// output layer's share of the decode time; the run ends with its peak resident memory and what
-// it is made of. Not the Google Benchmark programs in tools/microbench/.
+// every layer, the output layer's logits and a greedy pick (`--temp 0`). An evicting policy
+// gets a budget of `--fraction` of the D + P tokens; the full cache room for all of them. The
+// table shows the output layer's share of the decode time; the run ends with its peak
+// resident memory and what it is made of. Not the Google Benchmark programs in tools/microbench/.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
