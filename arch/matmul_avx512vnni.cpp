@@ -18,22 +18,11 @@ struct Dot {
   }
 };
 
-void gemm_q4(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
-  avx512_gemm_q4<Dot>(w, g0, g1, x, y, ldy);
-}
-void gemm_q8(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
-  avx512_gemm_q8<Dot>(w, g0, g1, x, y, ldy);
-}
-
-void unpack_bf16(const PackedMatrix& w, bool q4, int g0, int g1, uint16_t* out, size_t ldo) {
-  avx512_unpack_bf16(w, q4, g0, g1, out, ldo);
-}
-
 }  // namespace
 }  // namespace avx512vnni
 
 extern const MatmulKernels kMatmulAvx512Vnni;
-constexpr MatmulKernels kMatmulAvx512Vnni = {"avx512vnni", avx512vnni::gemm_q4, avx512vnni::gemm_q8,
-                                             avx512vnni::unpack_bf16};
+constexpr MatmulKernels kMatmulAvx512Vnni = {"avx512vnni", avx512_gemm_q4<avx512vnni::Dot>,
+                                             avx512_gemm_q8<avx512vnni::Dot>, avx512_unpack_bf16};
 
 }  // namespace amskv
