@@ -10,8 +10,13 @@
 //   Q4 (from Q4_0 and Q4_1): q [groups][nb][4 rows][16 bytes], element i of a block in the low
 //     nibble of byte i and element i + 16 in the high one, unsigned; d and m [groups][nb][4]
 //     f16; w = d * q + m_scale * m (Q4_1: m_scale 1; Q4_0: m = d, m_scale -8).
-//   Q8 (from Q8_0): q [groups][nb][2][4 rows][16 int8], elements 0-15 of the block for the four
-//     rows, then elements 16-31; d [groups][nb][4] f16; w = d * q.
+//   Q8 (from Q8_0 and Q5_0): q [groups][nb][2][4 rows][16 int8], elements 0-15 of the block for
+//     the four rows, then elements 16-31; d [groups][nb][4] f16; w = d * q.
+//   Q8S (from Q5_1 and the K-quants Q4_K, Q5_K, Q6_K): the Q8 values, and their scales as the
+//     file has them, small integers times f16 scales of a superblock of sb blocks, so the
+//     products stay exact: sc [groups][nb][2][4] int8 (half 0 = elements 0-15 of the block, half
+//     1 = elements 16-31), mn [groups][nb][4] int8, d and m [groups][nb / sb][4] f16;
+//     w = d * sc_half * q + m * mn.
 // Activations are quantized to 16 bits per block of 32 (x ~= xd * xq), so every block product
 // is an exact integer sum, scaled once.
 #pragma once
@@ -36,6 +41,10 @@ struct PackedMatrix {
   float m_scale;
   int nb;      // blocks of 32 per row
   int n_rows;  // rows of the matrix (the last group is padded with zero rows)
+  // Q8S only (null otherwise): the multipliers, and blocks per superblock of d and m.
+  const int8_t* sc = nullptr;
+  const int8_t* mn = nullptr;
+  int sb = 1;
 };
 
 // n_tok tokens of k = 32 nb activations: q [n_tok][k] int16, d [n_tok][nb] the block scales,
@@ -57,6 +66,7 @@ struct MatmulKernels {
   // below w.n_rows and every token.
   void (*gemm_q4)(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy);
   void (*gemm_q8)(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy);
+  void (*gemm_q8s)(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy);
   // The rows of groups [g0, g1) as bf16 (rounded to nearest even from the f32 value
   // fma(q, d, m_scale * m), or q * d for Q8), row 4 g0 + i at out + i * ldo, 32 nb values each;
   // padding rows come out zero. What a bf16 matrix product (oneDNN) reads. Null where the

@@ -80,6 +80,60 @@ void gemm_q8(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y
   gemm<false>(w, g0, g1, x, y, ldy);
 }
 
+// Q8S: each half's products into its own sum, times the half's scale.
+void gemm_q8s(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
+  const int nb = w.nb, k = 32 * nb, ns = nb / w.sb;
+  for (int g = g0; g < g1; ++g) {
+    const uint8_t* qg = w.q + (size_t)g * nb * 128;
+    const int8_t* scg = w.sc + (size_t)g * nb * 8;
+    const int8_t* mng = w.mn + (size_t)g * nb * 4;
+    const uint16_t* dg = w.d + (size_t)g * ns * 4;
+    const uint16_t* mg = w.m + (size_t)g * ns * 4;
+    for (int t = 0; t < x.n_tok; ++t) {
+      const int16_t* xq = x.q + (size_t)t * k;
+      const float* xd = x.d + (size_t)t * nb;
+      const float* xs = x.s + (size_t)t * nb;
+      __m256 acc[kPackRows] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                               _mm256_setzero_ps()};
+      __m128 macc = _mm_setzero_ps();
+      for (int b = 0; b < nb; ++b) {
+        const uint8_t* q = qg + (size_t)b * 128;
+        _mm_prefetch((const char*)(q + kPrefetchBytes), _MM_HINT_T0);
+        _mm_prefetch((const char*)(q + 64 + kPrefetchBytes), _MM_HINT_T0);
+        const __m256i xl = _mm256_loadu_si256((const __m256i*)(xq + 32 * b));
+        const __m256i xh = _mm256_loadu_si256((const __m256i*)(xq + 32 * b + 16));
+        const int sb = b / w.sb;
+        const __m128 d4 = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(dg + 4 * sb))),
+                                     _mm_set1_ps(xd[b]));
+        alignas(32) float s[8];  // half 0 rows 0-3, half 1 rows 0-3
+        _mm256_store_ps(s, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
+                                             (const __m128i*)(scg + 8 * b)))),
+                                         _mm256_insertf128_ps(_mm256_castps128_ps256(d4), d4, 1)));
+        for (int r = 0; r < kPackRows; ++r) {
+          __m256i lo, hi;
+          row_values<false>(q, r, &lo, &hi);
+          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(lo, xl)),
+                                   _mm256_set1_ps(s[r]), acc[r]);
+          acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(hi, xh)),
+                                   _mm256_set1_ps(s[4 + r]), acc[r]);
+        }
+        int32_t mn4;
+        __builtin_memcpy(&mn4, mng + 4 * b, 4);
+        const __m128 mn = _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(mn4)));
+        macc = _mm_fmadd_ps(
+            _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(mg + 4 * sb))), mn),
+            _mm_set1_ps(xs[b]), macc);
+      }
+      alignas(16) float m[4];
+      _mm_store_ps(m, macc);
+      for (int r = 0; r < kPackRows; ++r) {
+        const int row = g * kPackRows + r;
+        if (row < w.n_rows) y[(size_t)t * ldy + row] = hsum(acc[r]) + m[r];
+      }
+    }
+  }
+}
+
 // 8 floats to bf16, rounded to nearest even (finite values), in the low 8 words.
 inline __m128i bf16(__m256 f) {
   const __m256i b = _mm256_castps_si256(f);
@@ -122,6 +176,7 @@ void unpack_bf16(const PackedMatrix& w, bool q4, int g0, int g1, uint16_t* out, 
 }  // namespace avx2
 
 extern const MatmulKernels kMatmulAvx2;
-constexpr MatmulKernels kMatmulAvx2 = {"avx2", avx2::gemm_q4, avx2::gemm_q8, avx2::unpack_bf16};
+constexpr MatmulKernels kMatmulAvx2 = {"avx2", avx2::gemm_q4, avx2::gemm_q8, avx2::gemm_q8s,
+                                       avx2::unpack_bf16};
 
 }  // namespace amskv

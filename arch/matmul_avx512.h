@@ -137,6 +137,75 @@ static inline void avx512_gemm_q8(const PackedMatrix& w, int g0, int g1, const Q
   }
 }
 
+// Q8S: as Q8, with the halves' products apart (vpmaddwd each), each times its own scale; the
+// multipliers of a block are 8 bytes (half 0 rows 0-3, half 1 rows 0-3), made floats once.
+static inline void avx512_gemm_q8s(const PackedMatrix& w, int g0, int g1, const QuantActs& x,
+                                   float* y, size_t ldy) {
+  const int nb = w.nb, k = 32 * nb, ns = nb / w.sb;
+  const __m512i i0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i i1 = _mm512_set_epi32(5, 5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 4);
+  const __m512i i2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+  const __m512i i3 = _mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6, 6, 6);
+  for (int g = g0; g < g1; ++g) {
+    const uint8_t* qg = w.q + (size_t)g * nb * 128;
+    const int8_t* scg = w.sc + (size_t)g * nb * 8;
+    const int8_t* mng = w.mn + (size_t)g * nb * 4;
+    const uint16_t* dg = w.d + (size_t)g * ns * 4;
+    const uint16_t* mg = w.m + (size_t)g * ns * 4;
+    for (int t = 0; t < x.n_tok; ++t) {
+      const int16_t* xq = x.q + (size_t)t * k;
+      const float* xd = x.d + (size_t)t * nb;
+      const float* xs = x.s + (size_t)t * nb;
+      __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps();
+      __m128 macc = _mm_setzero_ps();
+      for (int b = 0; b < nb; ++b) {
+        _mm_prefetch((const char*)(qg + (size_t)b * 128 + kPrefetchBytes), _MM_HINT_T0);
+        _mm_prefetch((const char*)(qg + (size_t)b * 128 + 64 + kPrefetchBytes), _MM_HINT_T0);
+        const __m512i lo = _mm512_loadu_si512(qg + (size_t)b * 128);
+        const __m512i hi = _mm512_loadu_si512(qg + (size_t)b * 128 + 64);
+        const __m512i xl =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(xq + 32 * b)));
+        const __m512i xh =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(xq + 32 * b + 16)));
+        const __m512i p0 = _mm512_madd_epi16(_mm512_cvtepi8_epi16(_mm512_castsi512_si256(lo)), xl);
+        const __m512i p1 = _mm512_madd_epi16(_mm512_cvtepi8_epi16(_mm512_castsi512_si256(hi)), xh);
+        const __m512i p2 =
+            _mm512_madd_epi16(_mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(lo, 1)), xl);
+        const __m512i p3 =
+            _mm512_madd_epi16(_mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(hi, 1)), xh);
+        const int s = b / w.sb;
+        const __m128 d4 = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(dg + 4 * s))),
+                                     _mm_set1_ps(xd[b]));
+        const __m256 sc = _mm256_cvtepi32_ps(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(scg + 8 * b))));
+        const __m512 f = _mm512_castps256_ps512(
+            _mm256_mul_ps(sc, _mm256_insertf128_ps(_mm256_castps128_ps256(d4), d4, 1)));
+        acc01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(i0, f), acc01);
+        acc01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(i1, f), acc01);
+        acc23 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p2), _mm512_permutexvar_ps(i2, f), acc23);
+        acc23 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p3), _mm512_permutexvar_ps(i3, f), acc23);
+        int32_t mn4;
+        __builtin_memcpy(&mn4, mng + 4 * b, 4);
+        const __m128 mn = _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(mn4)));
+        macc = _mm_fmadd_ps(
+            _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(mg + 4 * s))), mn),
+            _mm_set1_ps(xs[b]), macc);
+      }
+      const __m256 a0 = _mm512_castps512_ps256(acc01), a1 = _mm512_extractf32x8_ps(acc01, 1);
+      const __m256 a2 = _mm512_castps512_ps256(acc23), a3 = _mm512_extractf32x8_ps(acc23, 1);
+      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+      alignas(16) float out[4];
+      _mm_store_ps(out,
+                   _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)),
+                              macc));
+      for (int r = 0; r < kPackRows; ++r) {
+        const int row = g * kPackRows + r;
+        if (row < w.n_rows) y[(size_t)t * ldy + row] = out[r];
+      }
+    }
+  }
+}
+
 // 16 floats to bf16, rounded to nearest even (finite values).
 static inline __m256i avx512_bf16(__m512 f) {
   const __m512i b = _mm512_castps_si512(f);

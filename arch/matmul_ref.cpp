@@ -47,6 +47,36 @@ void gemm_q8(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y
   gemm<false>(w, g0, g1, x, y, ldy);
 }
 
+// Q8S: the halves' integer sums apart, each times its multiplier; the minima once per block.
+void gemm_q8s(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* y, size_t ldy) {
+  const int nb = w.nb, k = 32 * nb, ns = nb / w.sb;
+  for (int g = g0; g < g1; ++g)
+    for (int t = 0; t < x.n_tok; ++t) {
+      const int16_t* xq = x.q + (size_t)t * k;
+      const float* xd = x.d + (size_t)t * nb;
+      const float* xs = x.s + (size_t)t * nb;
+      float acc[kPackRows] = {}, macc[kPackRows] = {};
+      for (int b = 0; b < nb; ++b) {
+        const size_t gb = (size_t)g * nb + b, gs = (size_t)g * ns + b / w.sb;
+        const int8_t* q = (const int8_t*)w.q + gb * 128;
+        for (int r = 0; r < kPackRows; ++r) {
+          int32_t s0 = 0, s1 = 0;
+          for (int i = 0; i < 16; ++i) {
+            s0 += q[r * 16 + i] * xq[b * 32 + i];
+            s1 += q[64 + r * 16 + i] * xq[b * 32 + 16 + i];
+          }
+          const float sc0 = w.sc[gb * 8 + r], sc1 = w.sc[gb * 8 + 4 + r];
+          acc[r] += f16_to_f32(w.d[gs * 4 + r]) * xd[b] * (sc0 * (float)s0 + sc1 * (float)s1);
+          macc[r] += f16_to_f32(w.m[gs * 4 + r]) * (float)w.mn[gb * 4 + r] * xs[b];
+        }
+      }
+      for (int r = 0; r < kPackRows; ++r) {
+        const int row = g * kPackRows + r;
+        if (row < w.n_rows) y[(size_t)t * ldy + row] = acc[r] + macc[r];
+      }
+    }
+}
+
 void unpack_bf16(const PackedMatrix& w, bool q4, int g0, int g1, uint16_t* out, size_t ldo) {
   const int nb = w.nb;
   for (int g = g0; g < g1; ++g)
@@ -95,7 +125,7 @@ const MatmulKernels* compiled(MatmulVariant v) {
 }  // namespace
 
 extern const MatmulKernels kMatmulRef;
-constexpr MatmulKernels kMatmulRef = {"ref", gemm_q4, gemm_q8, unpack_bf16};
+constexpr MatmulKernels kMatmulRef = {"ref", gemm_q4, gemm_q8, gemm_q8s, unpack_bf16};
 
 const char* matmul_variant_name(MatmulVariant v) {
   static const char* const kNames[] = {"ref", "avx2", "avx512", "avx512vnni", "neon"};
