@@ -130,51 +130,107 @@ void q6_k_block(const uint8_t* s, float* y) {
     }
 }
 
+// The same blocks as integers for the matrix products (GgmlIntBlock).
+void q5_0_ints(const uint8_t* s, GgmlIntBlock* o) {
+  const uint32_t qh = load<uint32_t>(s + 2);
+  for (int j = 0; j < 16; j++) {
+    o->q[j] = (int8_t)(((s[6 + j] & 0x0f) | ((qh >> j) & 1) << 4) - 16);
+    o->q[j + 16] = (int8_t)(((s[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
+  }
+  o->sc[0] = o->sc[1] = 1, o->mn[0] = 0;
+  o->d = load<uint16_t>(s), o->m = 0;
+}
+void q5_1_ints(const uint8_t* s, GgmlIntBlock* o) {
+  const uint32_t qh = load<uint32_t>(s + 4);
+  for (int j = 0; j < 16; j++) {
+    o->q[j] = (int8_t)((s[8 + j] & 0x0f) | ((qh >> j) & 1) << 4);
+    o->q[j + 16] = (int8_t)((s[8 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+  }
+  o->sc[0] = o->sc[1] = 1, o->mn[0] = 1;
+  o->d = load<uint16_t>(s), o->m = load<uint16_t>(s + 2);
+}
+// Q4_K (qh null) and Q5_K: the minima's multipliers negated, m = dmin.
+void k_ints(const uint8_t* s, const uint8_t* qh, const uint8_t* q, GgmlIntBlock* o) {
+  for (int j = 0; j < 4; j++, q += 32)
+    for (int h = 0; h < 2; h++) {
+      int sc, m;
+      scale_min_k4(2 * j + h, s + 4, &sc, &m);
+      o->sc[4 * j + 2 * h] = o->sc[4 * j + 2 * h + 1] = (int8_t)sc;
+      o->mn[2 * j + h] = (int8_t)-m;
+      for (int l = 0; l < 32; l++) {
+        const int hi = qh ? ((qh[l] >> (2 * j + h)) & 1) << 4 : 0;
+        o->q[64 * j + 32 * h + l] = (int8_t)((h ? q[l] >> 4 : q[l] & 0x0f) | hi);
+      }
+    }
+  o->d = load<uint16_t>(s), o->m = load<uint16_t>(s + 2);
+}
+void q4_k_ints(const uint8_t* s, GgmlIntBlock* o) {
+  k_ints(s, nullptr, s + 16, o);
+}
+void q5_k_ints(const uint8_t* s, GgmlIntBlock* o) {
+  k_ints(s, s + 16, s + 48, o);
+}
+void q6_k_ints(const uint8_t* s, GgmlIntBlock* o) {
+  const uint8_t *ql = s, *qh = s + 128;
+  for (int n = 0; n < 2; n++, ql += 64, qh += 32)
+    for (int l = 0; l < 32; l++) {
+      int8_t* q = o->q + 128 * n;
+      q[l] = (int8_t)(((ql[l] & 0x0f) | ((qh[l] >> 0) & 3) << 4) - 32);
+      q[l + 32] = (int8_t)(((ql[l + 32] & 0x0f) | ((qh[l] >> 2) & 3) << 4) - 32);
+      q[l + 64] = (int8_t)(((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32);
+      q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32);
+    }
+  memcpy(o->sc, s + 192, 16);
+  memset(o->mn, 0, 8);
+  o->d = load<uint16_t>(s + 208), o->m = 0;
+}
+
 constexpr GgmlBlock32 kNotQ32{0, 0, 0, 0};
+constexpr GgmlInts kNoInts{nullptr, 0};
 
 // Block sizes and bytes per block from ggml-common.h, indexed by type; a null name is a
 // type removed from ggml.
 const GgmlTypeInfo kTypes[GGML_TYPE_COUNT] = {
-    {"f32", 1, 4, f32_block, kNotQ32},
-    {"f16", 1, 2, f16_block, kNotQ32},
-    {"q4_0", 32, 18, q4_0_block, {2, 1, 8, 0}},
-    {"q4_1", 32, 20, q4_1_block, {4, 1, 0, 2}},
-    {nullptr, 0, 0, nullptr, kNotQ32},
-    {nullptr, 0, 0, nullptr, kNotQ32},
-    {"q5_0", 32, 22, q5_0_block, kNotQ32},
-    {"q5_1", 32, 24, q5_1_block, kNotQ32},
-    {"q8_0", 32, 34, q8_0_block, {2, 0, 0, 0}},
-    {"q8_1", 32, 36, nullptr, kNotQ32},
-    {"q2_K", 256, 84, nullptr, kNotQ32},
-    {"q3_K", 256, 110, nullptr, kNotQ32},
-    {"q4_K", 256, 144, q4_k_block, kNotQ32},
-    {"q5_K", 256, 176, q5_k_block, kNotQ32},
-    {"q6_K", 256, 210, q6_k_block, kNotQ32},
-    {"q8_K", 256, 292, nullptr, kNotQ32},
-    {"iq2_xxs", 256, 66, nullptr, kNotQ32},
-    {"iq2_xs", 256, 74, nullptr, kNotQ32},
-    {"iq3_xxs", 256, 98, nullptr, kNotQ32},
-    {"iq1_s", 256, 50, nullptr, kNotQ32},
-    {"iq4_nl", 32, 18, nullptr, kNotQ32},
-    {"iq3_s", 256, 110, nullptr, kNotQ32},
-    {"iq2_s", 256, 82, nullptr, kNotQ32},
-    {"iq4_xs", 256, 136, nullptr, kNotQ32},
-    {"i8", 1, 1, nullptr, kNotQ32},
-    {"i16", 1, 2, nullptr, kNotQ32},
-    {"i32", 1, 4, nullptr, kNotQ32},
-    {"i64", 1, 8, nullptr, kNotQ32},
-    {"f64", 1, 8, nullptr, kNotQ32},
-    {"iq1_m", 256, 56, nullptr, kNotQ32},
-    {"bf16", 1, 2, bf16_block, kNotQ32},
-    {nullptr, 0, 0, nullptr, kNotQ32},
-    {nullptr, 0, 0, nullptr, kNotQ32},
-    {nullptr, 0, 0, nullptr, kNotQ32},
-    {"tq1_0", 256, 54, nullptr, kNotQ32},
-    {"tq2_0", 256, 66, nullptr, kNotQ32},
-    {nullptr, 0, 0, nullptr, kNotQ32},
-    {nullptr, 0, 0, nullptr, kNotQ32},
-    {nullptr, 0, 0, nullptr, kNotQ32},
-    {"mxfp4", 32, 17, nullptr, kNotQ32},
+    {"f32", 1, 4, f32_block, kNotQ32, kNoInts},
+    {"f16", 1, 2, f16_block, kNotQ32, kNoInts},
+    {"q4_0", 32, 18, q4_0_block, {2, 1, 8, 0}, kNoInts},
+    {"q4_1", 32, 20, q4_1_block, {4, 1, 0, 2}, kNoInts},
+    {nullptr, 0, 0, nullptr, kNotQ32, kNoInts},
+    {nullptr, 0, 0, nullptr, kNotQ32, kNoInts},
+    {"q5_0", 32, 22, q5_0_block, kNotQ32, {q5_0_ints, 1}},
+    {"q5_1", 32, 24, q5_1_block, kNotQ32, {q5_1_ints, 0}},
+    {"q8_0", 32, 34, q8_0_block, {2, 0, 0, 0}, kNoInts},
+    {"q8_1", 32, 36, nullptr, kNotQ32, kNoInts},
+    {"q2_K", 256, 84, nullptr, kNotQ32, kNoInts},
+    {"q3_K", 256, 110, nullptr, kNotQ32, kNoInts},
+    {"q4_K", 256, 144, q4_k_block, kNotQ32, {q4_k_ints, 0}},
+    {"q5_K", 256, 176, q5_k_block, kNotQ32, {q5_k_ints, 0}},
+    {"q6_K", 256, 210, q6_k_block, kNotQ32, {q6_k_ints, 0}},
+    {"q8_K", 256, 292, nullptr, kNotQ32, kNoInts},
+    {"iq2_xxs", 256, 66, nullptr, kNotQ32, kNoInts},
+    {"iq2_xs", 256, 74, nullptr, kNotQ32, kNoInts},
+    {"iq3_xxs", 256, 98, nullptr, kNotQ32, kNoInts},
+    {"iq1_s", 256, 50, nullptr, kNotQ32, kNoInts},
+    {"iq4_nl", 32, 18, nullptr, kNotQ32, kNoInts},
+    {"iq3_s", 256, 110, nullptr, kNotQ32, kNoInts},
+    {"iq2_s", 256, 82, nullptr, kNotQ32, kNoInts},
+    {"iq4_xs", 256, 136, nullptr, kNotQ32, kNoInts},
+    {"i8", 1, 1, nullptr, kNotQ32, kNoInts},
+    {"i16", 1, 2, nullptr, kNotQ32, kNoInts},
+    {"i32", 1, 4, nullptr, kNotQ32, kNoInts},
+    {"i64", 1, 8, nullptr, kNotQ32, kNoInts},
+    {"f64", 1, 8, nullptr, kNotQ32, kNoInts},
+    {"iq1_m", 256, 56, nullptr, kNotQ32, kNoInts},
+    {"bf16", 1, 2, bf16_block, kNotQ32, kNoInts},
+    {nullptr, 0, 0, nullptr, kNotQ32, kNoInts},
+    {nullptr, 0, 0, nullptr, kNotQ32, kNoInts},
+    {nullptr, 0, 0, nullptr, kNotQ32, kNoInts},
+    {"tq1_0", 256, 54, nullptr, kNotQ32, kNoInts},
+    {"tq2_0", 256, 66, nullptr, kNotQ32, kNoInts},
+    {nullptr, 0, 0, nullptr, kNotQ32, kNoInts},
+    {nullptr, 0, 0, nullptr, kNotQ32, kNoInts},
+    {nullptr, 0, 0, nullptr, kNotQ32, kNoInts},
+    {"mxfp4", 32, 17, nullptr, kNotQ32, kNoInts},
 };
 
 const GgmlTypeInfo* type_info(int t) {

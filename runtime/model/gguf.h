@@ -174,12 +174,26 @@ struct GgmlBlock32 {
   int zero;
   int min_offset;
 };
+// A block as small integers times f16 scales, what the Q8 and Q8S layouts of the matrix
+// products hold (arch/matmul.h): x[i] = d * sc[i / 16] * q[i] + m * mn[i / 32] for the block's
+// elements (the products d * sc exact in f32, as the file's own dequantization computes them).
+struct GgmlIntBlock {
+  int8_t q[256];
+  int8_t sc[16];
+  int8_t mn[8];
+  uint16_t d, m;  // f16
+};
+struct GgmlInts {
+  void (*decode)(const uint8_t* block, GgmlIntBlock* out);  // null: not such a type
+  int plain;  // every sc is 1 and every mn 0: the Q8 layout holds it
+};
 struct GgmlTypeInfo {
   const char* name;
   int64_t blck;                                        // elements per block
   size_t size;                                         // bytes per block
   void (*to_float)(const uint8_t* block, float* out);  // null: not dequantized here
-  GgmlBlock32 q32;
+  GgmlBlock32 q32;  // Q4_0, Q4_1, Q8_0: the packed layouts copy their bytes
+  GgmlInts ints;    // Q5_0, Q5_1, Q4_K, Q5_K, Q6_K: packed from these integers
 };
 const GgmlTypeInfo* ggml_type_info(int ggml_type);  // null for unknown types
 

@@ -40,10 +40,12 @@ void rows_packed(const Rows& j) {
                     j.n_tok,        j.xq->lo.data(), j.xq->hi.data()};
   const int g0 = j.r0 / kPackRows, g1 = (j.r1 + kPackRows - 1) / kPackRows;
   const size_t ld = (size_t)j.w->t->n_rows;
-  if (j.w->q4)
+  if (j.w->packing == Packing::kQ4)
     j.kern->gemm_q4(j.w->packed, g0, g1, x, j.y, ld);
-  else
+  else if (j.w->packing == Packing::kQ8)
     j.kern->gemm_q8(j.w->packed, g0, g1, x, j.y, ld);
+  else
+    j.kern->gemm_q8s(j.w->packed, g0, g1, x, j.y, ld);
 }
 
 // F32 and F16 weights: f32 dot products, eight partial sums updated lane-wise.
@@ -110,48 +112,111 @@ static_assert(kRowsPerTask % kPackRows == 0, "tasks take whole groups");
 
 bool matmul_supported(int type, int64_t row_len) {
   const GgmlTypeInfo* t = ggml_type_info(type);
-  const bool known =
-      type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || (t && t->q32.q_offset && t->blck == 32);
-  return known && row_len > 0 && row_len % 32 == 0 && row_len <= kMatmulMaxRow;
+  const bool known = type == GGML_TYPE_F32 || type == GGML_TYPE_F16 ||
+                     (t && t->q32.q_offset && t->blck == 32) || (t && t->ints.decode);
+  const int64_t blck = t && t->blck > 32 ? t->blck : 32;
+  return known && row_len > 0 && row_len % blck == 0 && row_len <= kMatmulMaxRow;
 }
 
-size_t matmul_packed_bytes(const GgufTensor& t) {
+namespace {
+
+// Where each array of a packed matrix starts in its block, and the block's size.
+struct PackedArrays {
+  Packing packing = Packing::kNone;
+  size_t q = 0, d = 0, m = 0, sc = 0, mn = 0, bytes = 0;
+  int sb = 1;  // blocks of 32 per superblock (Q8S)
+};
+
+PackedArrays packed_arrays(const GgufTensor& t) {
+  PackedArrays a;
   const GgmlTypeInfo* ti = ggml_type_info(t.type);
-  if (!ti || !ti->q32.q_offset) return 0;
+  if (!ti) return a;
+  if (ti->q32.q_offset)
+    a.packing = ti->q32.nibbles ? Packing::kQ4 : Packing::kQ8;
+  else if (ti->ints.decode)
+    a.packing = ti->ints.plain ? Packing::kQ8 : Packing::kQ8S;
+  else
+    return a;
   const size_t groups = (size_t)(t.n_rows + kPackRows - 1) / kPackRows, nb = (size_t)t.ne[0] / 32;
-  const size_t q = groups * nb * (ti->q32.nibbles ? 64 : 128), scales = groups * nb * kPackRows * 2;
-  return align64(q) + align64(scales) * (ti->q32.nibbles ? 2 : 1);
+  a.sb = a.packing == Packing::kQ8S ? (int)(ti->blck / 32) : 1;
+  const size_t scales = groups * (nb / a.sb) * kPackRows * 2;  // f16, per superblock
+  size_t at = align64(groups * nb * (a.packing == Packing::kQ4 ? 64 : 128));
+  a.d = at, at += align64(scales);
+  if (a.packing != Packing::kQ8) a.m = at, at += align64(scales);
+  if (a.packing == Packing::kQ8S) {
+    a.sc = at, at += align64(groups * nb * 8);
+    a.mn = at, at += align64(groups * nb * 4);
+  }
+  a.bytes = at;
+  return a;
+}
+
+}  // namespace
+
+size_t matmul_packed_bytes(const GgufTensor& t) {
+  return packed_arrays(t).bytes;
 }
 
 Matrix matmul_pack(const GgufTensor& t, uint8_t* mem) {
   Matrix m;
   m.t = &t;
+  const PackedArrays a = packed_arrays(t);
+  if (a.packing == Packing::kNone) return m;
   const GgmlTypeInfo* ti = ggml_type_info(t.type);
-  if (!ti || !ti->q32.q_offset) return m;
-  const GgmlBlock32& b32 = ti->q32;
-  const int nb = (int)(t.ne[0] / 32), n = (int)t.n_rows;
-  const size_t groups = (size_t)(n + kPackRows - 1) / kPackRows;
-  const size_t qbytes = groups * nb * (b32.nibbles ? 64 : 128), scales = groups * nb * kPackRows;
-  std::memset(mem, 0, matmul_packed_bytes(t));  // padding rows stay zero
+  const int nb = (int)(t.ne[0] / 32), n = (int)t.n_rows, ns = nb / a.sb;
+  std::memset(mem, 0, a.bytes);  // padding rows stay zero
   uint8_t* q = mem;
-  uint16_t* d = (uint16_t*)(mem + align64(qbytes));
-  uint16_t* mn = b32.nibbles ? (uint16_t*)(mem + align64(qbytes) + align64(scales * 2)) : nullptr;
-  for (int r = 0; r < n; ++r)
-    for (int b = 0; b < nb; ++b) {
-      const uint8_t* blk = t.data + (size_t)r * t.row_bytes + (size_t)b * ti->size;
-      const size_t gb = (size_t)(r / kPackRows) * nb + b, lane = (size_t)(r % kPackRows);
-      std::memcpy(&d[gb * kPackRows + lane], blk, 2);
-      const uint8_t* v = blk + b32.q_offset;
-      if (b32.nibbles) {  // 16 bytes of nibbles; Q4_0's zero becomes a minimum of -8 d
-        std::memcpy(q + gb * 64 + lane * 16, v, 16);
-        std::memcpy(&mn[gb * kPackRows + lane], b32.min_offset ? blk + b32.min_offset : blk, 2);
-      } else {  // 32 int8: elements 0-15, then 16-31
-        std::memcpy(q + gb * 128 + lane * 16, v, 16);
-        std::memcpy(q + gb * 128 + 64 + lane * 16, v + 16, 16);
+  uint16_t* d = (uint16_t*)(mem + a.d);
+  uint16_t* mn = a.m ? (uint16_t*)(mem + a.m) : nullptr;
+  int8_t* isc = a.sc ? (int8_t*)(mem + a.sc) : nullptr;
+  int8_t* imn = a.mn ? (int8_t*)(mem + a.mn) : nullptr;
+  const GgmlBlock32& b32 = ti->q32;
+  float m_scale = 1.f;
+  if (b32.q_offset) {
+    m_scale = b32.min_offset ? 1.f : -(float)b32.zero;
+    for (int r = 0; r < n; ++r)
+      for (int b = 0; b < nb; ++b) {
+        const uint8_t* blk = t.data + (size_t)r * t.row_bytes + (size_t)b * ti->size;
+        const size_t gb = (size_t)(r / kPackRows) * nb + b, lane = (size_t)(r % kPackRows);
+        std::memcpy(&d[gb * kPackRows + lane], blk, 2);
+        const uint8_t* v = blk + b32.q_offset;
+        if (b32.nibbles) {  // 16 bytes of nibbles; Q4_0's zero becomes a minimum of -8 d
+          std::memcpy(q + gb * 64 + lane * 16, v, 16);
+          std::memcpy(&mn[gb * kPackRows + lane], b32.min_offset ? blk + b32.min_offset : blk, 2);
+        } else {  // 32 int8: elements 0-15, then 16-31
+          std::memcpy(q + gb * 128 + lane * 16, v, 16);
+          std::memcpy(q + gb * 128 + 64 + lane * 16, v + 16, 16);
+        }
       }
-    }
-  m.q4 = b32.nibbles != 0;
-  m.packed = PackedMatrix{q, d, mn, b32.min_offset ? 1.f : -(float)b32.zero, nb, n};
+  } else {  // from the integers: a file block is sb blocks of 32 (one superblock)
+    GgmlIntBlock ib;
+    for (int r = 0; r < n; ++r)
+      for (int s = 0; s < (int)(t.ne[0] / ti->blck); ++s) {
+        ti->ints.decode(t.data + (size_t)r * t.row_bytes + (size_t)s * ti->size, &ib);
+        const size_t lane = (size_t)(r % kPackRows), g = (size_t)(r / kPackRows);
+        const int per = (int)(ti->blck / 32);  // blocks of 32 in the file's block
+        for (int i = 0; i < per; ++i) {
+          const size_t gb = g * nb + (size_t)s * per + i;
+          std::memcpy(q + gb * 128 + lane * 16, ib.q + 32 * i, 16);
+          std::memcpy(q + gb * 128 + 64 + lane * 16, ib.q + 32 * i + 16, 16);
+          if (a.packing == Packing::kQ8) {
+            d[gb * kPackRows + lane] = ib.d;
+            continue;
+          }
+          isc[gb * 8 + lane] = ib.sc[2 * i];
+          isc[gb * 8 + 4 + lane] = ib.sc[2 * i + 1];
+          imn[gb * 4 + lane] = ib.mn[i];
+        }
+        if (a.packing == Packing::kQ8S) {
+          const size_t gs = g * ns + (size_t)s * per / a.sb;
+          d[gs * kPackRows + lane] = ib.d;
+          mn[gs * kPackRows + lane] = ib.m;
+        }
+      }
+  }
+  m.packing = a.packing;
+  m.packed = PackedMatrix{q, d, mn, m_scale, nb, n};
+  m.packed.sc = isc, m.packed.mn = imn, m.packed.sb = a.sb;
   return m;
 }
 
@@ -163,9 +228,20 @@ void matmul_row(const Matrix& w, int64_t r, float* out) {
   const PackedMatrix& p = w.packed;
   const size_t lane = (size_t)(r % kPackRows), g = (size_t)(r / kPackRows);
   for (int b = 0; b < p.nb; ++b) {
-    const size_t gb = g * p.nb + b;
-    const float d = f16_to_f32(p.d[gb * kPackRows + lane]);
-    if (w.q4) {  // exact products: q < 16 and d has 11 significant bits
+    const size_t gb = g * p.nb + b, gs = g * (p.nb / p.sb) + b / p.sb;
+    const float d = f16_to_f32(p.d[gs * kPackRows + lane]);
+    if (w.packing == Packing::kQ8S) {  // as the file's dequantization: (d sc) q + m mn
+      const int8_t* q = (const int8_t*)p.q + gb * 128 + lane * 16;
+      const float m = f16_to_f32(p.m[gs * kPackRows + lane]);
+      const int8_t mn = p.mn[gb * 4 + lane];
+      for (int h = 0; h < 2; ++h) {
+        const float ds = d * (float)p.sc[gb * 8 + 4 * h + lane];
+        for (int i = 0; i < 16; ++i) {
+          const float v = ds * (float)q[64 * h + i];
+          out[32 * b + 16 * h + i] = mn ? v + m * (float)mn : v;
+        }
+      }
+    } else if (w.packing == Packing::kQ4) {  // exact products: q < 16 and d has 11 significant bits
       const float m = p.m_scale * f16_to_f32(p.m[gb * kPackRows + lane]);
       const uint8_t* q = p.q + gb * 64 + lane * 16;
       for (int i = 0; i < 16; ++i) {

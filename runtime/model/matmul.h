@@ -1,8 +1,11 @@
 // Matrix products of GGUF weight matrices with f32 activations.
 //
-// Quantized weights (Q4_0, Q4_1, Q8_0) are repacked once at load into the layout the kernels
-// stream (arch/matmul.h: rows in groups of four, each block's values side by side, f16 scales
-// apart; the same bytes as the file's blocks). The activations are quantized per block of 32
+// Quantized weights are repacked once at load into the layout the kernels stream
+// (arch/matmul.h: rows in groups of four, each block's values side by side, scales apart):
+// Q4_0, Q4_1 and Q8_0 as the same bytes as the file's blocks, Q5_0 as Q8 (its values widened to
+// a byte), Q5_1, Q4_K, Q5_K and Q6_K as Q8S (values widened to a byte, the file's own scale
+// integers and f16 scales), so every type's products are exact integer sums scaled as the file
+// defines. The widening costs bytes: Q8S takes 8.9 bits a weight (Q4_K files 4.5, Q6_K 6.6). The activations are quantized per block of 32
 // to 16 bits with a scale, so each block product is an exact integer sum scaled once: as
 // accurate as f32 to ~1e-5 relative (8-bit activations, as llama.cpp uses, move SmolLM2's
 // logits visibly), and decode is bound by reading the weights, not by the arithmetic. A
@@ -24,8 +27,8 @@ namespace amskv {
 // The longest row (ne[0]) a matrix may have: a bound on what an untrusted file can ask for.
 constexpr int kMatmulMaxRow = 16384;
 
-// F32, F16, Q8_0, Q4_0 and Q4_1 matrices whose rows are a multiple of 32 and at most
-// kMatmulMaxRow long.
+// F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K matrices whose rows are a
+// multiple of the type's block (32, or 256 for the K-quants) and at most kMatmulMaxRow long.
 bool matmul_supported(int ggml_type, int64_t row_len);
 
 struct OnednnPlan;
@@ -45,10 +48,11 @@ void matmul_scratch_init(MatmulScratch* s, int n_tok, int k);
 
 // A weight matrix as the products read it: the file's tensor and, for the quantized types,
 // its repacked copy (packed.q non-null).
+enum class Packing { kNone, kQ4, kQ8, kQ8S };
 struct Matrix {
   const GgufTensor* t = nullptr;
   PackedMatrix packed{};
-  bool q4 = false;  // packed as Q4 (else Q8)
+  Packing packing = Packing::kNone;  // kNone: F32 or F16, read from the file
 };
 
 // Bytes the repacked copy of t takes (0 for F32 and F16, which are read from the file).

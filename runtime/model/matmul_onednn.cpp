@@ -164,7 +164,8 @@ OnednnPlan* onednn_plan_create(const Matrix* const* ws, int n_ws, int m, int n_t
       ok(dnnl_stream_create(&p->stream, p->engine, dnnl_stream_default_flags), "stream", err);
   size_t scratch_bytes = 0;
   for (int i = 0; good && i < n_ws; ++i) {
-    if (!ws[i]->packed.q) continue;  // F32 and F16 matrices stay on the project's kernels
+    // F32, F16 and Q8S matrices stay on the project's kernels.
+    if (ws[i]->packing != Packing::kQ4 && ws[i]->packing != Packing::kQ8) continue;
     const int k = (int)ws[i]->t->ne[0], n = (int)ws[i]->t->n_rows;
     if (p->find(k, n)) continue;
     if (p->n_shapes == kMaxShapes) break;  // the other shapes stay on the project's kernels
@@ -226,7 +227,7 @@ bool onednn_matmul(OnednnPlan* p, const MatmulOut* outs, int n_outs, const float
   const Shape* shape[8];
   for (int o = 0; o < n_outs; ++o) {
     const Matrix& w = *outs[o].w;
-    if (!w.packed.q || (int)w.t->ne[0] != k || !(shape[o] = p->find(k, (int)w.t->n_rows)))
+    if ((w.packing != Packing::kQ4 && w.packing != Packing::kQ8) || (int)w.t->ne[0] != k || !(shape[o] = p->find(k, (int)w.t->n_rows)))
       return false;
   }
   // The batch as bf16, padded with zero rows.
@@ -250,7 +251,7 @@ bool onednn_matmul(OnednnPlan* p, const MatmulOut* outs, int n_outs, const float
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n_threads > 1)
 #endif
       for (int g = g0; g < g1; ++g)
-        p->kern->unpack_bf16(w.packed, w.q4, g, g + 1, p->b + (size_t)(g - g0) * kPackRows * k,
+        p->kern->unpack_bf16(w.packed, w.packing == Packing::kQ4, g, g + 1, p->b + (size_t)(g - g0) * kPackRows * k,
                              (size_t)k);
       const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, s.a},
                                       {DNNL_ARG_WEIGHTS, s.b},

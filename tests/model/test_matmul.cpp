@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,22 +19,50 @@
 namespace amskv {
 namespace {
 
+// Random blocks of the types without a quantizer here: random bytes, with the f16 scales
+// (at the byte offsets each type keeps them) set to finite values of either sign.
+std::vector<uint8_t> random_blocks(int type, size_t n_blocks, std::mt19937& rng) {
+  const size_t size = ggml_type_size(type);
+  std::vector<uint8_t> b(n_blocks * size);
+  for (uint8_t& v : b) v = (uint8_t)rng();
+  std::vector<size_t> scales = {0, 2};  // Q5_1's d and m, the K-quants' d and dmin
+  if (type == GGML_TYPE_Q5_0) scales = {0};
+  if (type == GGML_TYPE_Q6_K) scales = {208};
+  std::uniform_real_distribution<float> ud(-0.02f, 0.02f);
+  for (size_t i = 0; i < n_blocks; ++i)
+    for (size_t at : scales) {
+      const uint16_t h = gguf_f32_to_f16(ud(rng));
+      std::memcpy(&b[i * size + at], &h, 2);
+    }
+  return b;
+}
+
 TEST(Matmul, PackedProductsMatchDequantizedRows) {
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.f, 1.f);
   for (const char* isa : {"ref", "avx2", "avx512", "neon"}) {
     if (!amskv_isa_available(isa)) continue;
     ASSERT_EQ(amskv_set_isa(isa), AMSKV_OK);
-    for (int type : {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_F32})
-      for (int k : {32, 96, 576})
+    for (int type : {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_F32,
+                     GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K})
+      for (int k : {32, 96, 256, 576, 768})
         for (int n : {1, 13, 64}) {
+          const int64_t blck = ggml_blck_size(type);
+          if (k % blck) continue;
+          const bool quantizer = type <= GGML_TYPE_Q4_1 || type == GGML_TYPE_Q8_0;
           SCOPED_TRACE(std::string(isa) + " " + ggml_type_name(type) + " k " + std::to_string(k) +
                        " n " + std::to_string(n));
           std::vector<float> w((size_t)n * k);
           for (float& v : w) v = nd(rng);
           GgufWriter wr;
           std::string err;
-          ASSERT_TRUE(wr.add_tensor_f32("w", type, {k, n}, w.data(), &err)) << err;
+          if (quantizer) {
+            ASSERT_TRUE(wr.add_tensor_f32("w", type, {k, n}, w.data(), &err)) << err;
+          } else {
+            const std::vector<uint8_t> blocks = random_blocks(type, (size_t)n * k / blck, rng);
+            ASSERT_TRUE(wr.add_tensor("w", type, {k, n}, blocks.data(), blocks.size(), &err))
+                << err;
+          }
           const std::vector<uint8_t> bytes = wr.bytes();
           GgufFile f;
           ASSERT_TRUE(gguf_open_memory(bytes.data(), bytes.size(), &f, &err)) << err;
