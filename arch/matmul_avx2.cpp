@@ -106,8 +106,8 @@ void gemm_q8s(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* 
         const __m128 d4 = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(dg + 4 * sb))),
                                      _mm_set1_ps(xd[b]));
         alignas(32) float s[8];  // half 0 rows 0-3, half 1 rows 0-3
-        _mm256_store_ps(s, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
-                                             (const __m128i*)(scg + 8 * b)))),
+        _mm256_store_ps(s, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                             _mm_loadl_epi64((const __m128i*)(scg + 8 * b)))),
                                          _mm256_insertf128_ps(_mm256_castps128_ps256(d4), d4, 1)));
         for (int r = 0; r < kPackRows; ++r) {
           __m256i lo, hi;

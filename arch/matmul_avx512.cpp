@@ -24,6 +24,7 @@ struct Dot {
 
 extern const MatmulKernels kMatmulAvx512;
 constexpr MatmulKernels kMatmulAvx512 = {"avx512", avx512_gemm_q4<avx512::Dot>,
-                                         avx512_gemm_q8<avx512::Dot>, avx512_gemm_q8s, avx512_unpack_bf16};
+                                         avx512_gemm_q8<avx512::Dot>, avx512_gemm_q8s,
+                                         avx512_unpack_bf16};
 
 }  // namespace amskv

@@ -195,9 +195,9 @@ static inline void avx512_gemm_q8s(const PackedMatrix& w, int g0, int g1, const 
       const __m256 a2 = _mm512_castps512_ps256(acc23), a3 = _mm512_extractf32x8_ps(acc23, 1);
       const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
       alignas(16) float out[4];
-      _mm_store_ps(out,
-                   _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)),
-                              macc));
+      _mm_store_ps(
+          out,
+          _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)), macc));
       for (int r = 0; r < kPackRows; ++r) {
         const int row = g * kPackRows + r;
         if (row < w.n_rows) y[(size_t)t * ldy + row] = out[r];

@@ -23,6 +23,7 @@ struct Dot {
 
 extern const MatmulKernels kMatmulAvx512Vnni;
 constexpr MatmulKernels kMatmulAvx512Vnni = {"avx512vnni", avx512_gemm_q4<avx512vnni::Dot>,
-                                             avx512_gemm_q8<avx512vnni::Dot>, avx512_gemm_q8s, avx512_unpack_bf16};
+                                             avx512_gemm_q8<avx512vnni::Dot>, avx512_gemm_q8s,
+                                             avx512_unpack_bf16};
 
 }  // namespace amskv

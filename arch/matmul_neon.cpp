@@ -115,8 +115,8 @@ void gemm_q8s(const PackedMatrix& w, int g0, int g1, const QuantActs& x, float* 
           sums[1][r] = vaddvq_s32(u);
         }
         const int sb = b / w.sb;
-        const float32x4_t d = vmulq_n_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(dg + 4 * sb))),
-                                          xd[b]);
+        const float32x4_t d =
+            vmulq_n_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(dg + 4 * sb))), xd[b]);
         const int16x8_t sc = vmovl_s8(vld1_s8(scg + 8 * b));
         const float32x4_t sc0 = vcvtq_f32_s32(vmovl_s16(vget_low_s16(sc)));
         const float32x4_t sc1 = vcvtq_f32_s32(vmovl_s16(vget_high_s16(sc)));

@@ -6,10 +6,20 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "arch/kernels.h"
+#include "arch/rope.h"
 #include "runtime/model/matmul.h"
 
 namespace amskv {
 namespace {
+
+// The architectures (llama.h). Gemma 3: every sixth layer global, the local ones at RoPE base
+// 10000 (as llama.cpp sets them; the file gives the global base and the window).
+const LlamaArch kArchs[] = {
+    {"llama", AMSKV_ROPE_NORMAL, false, false, false, false, false, 0, 0.f},
+    {"qwen2", AMSKV_ROPE_NEOX, true, false, false, false, false, 0, 0.f},
+    {"gemma3", AMSKV_ROPE_NEOX, false, true, true, true, true, 6, 10000.f},
+};
 
 bool fail(std::string* err, const std::string& msg) {
   if (err) *err = msg;
@@ -31,11 +41,12 @@ bool get(const GgufFile& f, const std::string& name, int64_t d0, int64_t d1, con
                          ", expected " + shape(d0, d1));
   const bool ok = d1 == 1 ? t->type == GGML_TYPE_F32 : matmul_supported(t->type, t->ne[0]);
   if (!ok)
-    return fail(err, "model: tensor '" + name + "' has type " + ggml_type_name(t->type) +
-                         " and rows of " + std::to_string(t->ne[0]) +
-                         ", which the runner does not compute with (F32, F16, Q8_0, Q4_0, Q4_1; "
-                         "rows a multiple of 32 up to " +
-                         std::to_string(kMatmulMaxRow) + ")");
+    return fail(
+        err, "model: tensor '" + name + "' has type " + ggml_type_name(t->type) + " and rows of " +
+                 std::to_string(t->ne[0]) +
+                 ", which the runner does not compute with (F32, F16, Q8_0, Q4_0, Q4_1, "
+                 "Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; rows a multiple of the type's block, up to " +
+                 std::to_string(kMatmulMaxRow) + ")");
   *out = t;
   return true;
 }
@@ -130,35 +141,48 @@ bool llama_load(const char* path, LlamaModel* m, std::string* err) {
   const GgufFile& f = m->file;
   std::string_view arch;
   if (!gguf_get_str(f, "general.architecture", &arch, err)) return false;
-  if (arch != "llama")
-    return fail(err, "model: architecture '" + std::string(arch) + "' is not llama");
+  for (const LlamaArch& a : kArchs)
+    if (arch == a.name) m->arch = &a;
+  if (!m->arch)
+    return fail(err, "model: architecture '" + std::string(arch) +
+                         "' is not one the runner knows (llama, qwen2, gemma3)");
+  const LlamaArch& A = *m->arch;
+  const std::string pre = std::string(A.name) + ".";
+  const auto key = [&](const char* k) { return pre + k; };
   LlamaHparams& hp = m->hp;
   uint32_t u;
-  const char* required[] = {"llama.block_count", "llama.embedding_length",
-                            "llama.attention.head_count", "llama.feed_forward_length"};
+  const char* required[] = {"block_count", "embedding_length", "attention.head_count",
+                            "feed_forward_length"};
   int* dst[] = {&hp.n_layer, &hp.n_embd, &hp.n_head, &hp.n_ff};
   for (int i = 0; i < 4; ++i) {
-    if (!gguf_get_u32(f, required[i], &u, err)) return false;
+    if (!gguf_get_u32(f, key(required[i]).c_str(), &u, err)) return false;
     *dst[i] = u > (1u << 30) ? -1 : (int)u;
   }
-  if (!get_int(f, "llama.attention.head_count_kv", hp.n_head, &hp.n_head_kv, err) ||
-      !get_float(f, "llama.attention.layer_norm_rms_epsilon", &hp.rms_eps, err) ||
-      !get_float(f, "llama.rope.freq_base", &hp.rope_theta, err))
+  if (!get_int(f, key("attention.head_count_kv").c_str(), hp.n_head, &hp.n_head_kv, err) ||
+      !get_float(f, key("attention.layer_norm_rms_epsilon").c_str(), &hp.rms_eps, err) ||
+      !get_float(f, key("rope.freq_base").c_str(), &hp.rope_theta, err))
     return false;
   if (hp.n_head < 1 || hp.n_embd < 1)
     return fail(err, "model: head_count and embedding_length must be positive");
   int key_len, value_len, rope_dims;
-  if (!get_int(f, "llama.attention.key_length", hp.n_embd / hp.n_head, &key_len, err) ||
-      !get_int(f, "llama.attention.value_length", key_len, &value_len, err) ||
-      !get_int(f, "llama.rope.dimension_count", key_len, &rope_dims, err))
+  if (!get_int(f, key("attention.key_length").c_str(), hp.n_embd / hp.n_head, &key_len, err) ||
+      !get_int(f, key("attention.value_length").c_str(), key_len, &value_len, err) ||
+      !get_int(f, key("rope.dimension_count").c_str(), key_len, &rope_dims, err))
     return false;
   if (value_len != key_len) return fail(err, "model: key_length and value_length differ");
   if (rope_dims != key_len) return fail(err, "model: partial RoPE is not supported");
-  if (gguf_find(f, "llama.rope.scaling.type")) {
+  if (gguf_find(f, key("rope.scaling.type").c_str())) {
     std::string_view scaling;
-    if (!gguf_get_str(f, "llama.rope.scaling.type", &scaling, err)) return false;
+    if (!gguf_get_str(f, key("rope.scaling.type").c_str(), &scaling, err)) return false;
     if (scaling != "none")
       return fail(err, "model: RoPE scaling '" + std::string(scaling) + "' is not supported");
+  }
+  if (A.swa_period > 0) {
+    if (!gguf_find(f, key("attention.sliding_window").c_str()))
+      return fail(err, "model: " + key("attention.sliding_window") + " is missing");
+    if (!get_int(f, key("attention.sliding_window").c_str(), 0, &hp.sliding_window, err))
+      return false;
+    if (hp.sliding_window < 1) return fail(err, "model: attention.sliding_window must be >= 1");
   }
   hp.head_dim = key_len;
   if (!check_hparams(hp, err)) return false;
@@ -190,12 +214,39 @@ bool llama_load(const char* path, LlamaModel* m, std::string* err) {
         !get(f, p + "ffn_up.weight", hp.n_embd, hp.n_ff, &L.w_up.t, err) ||
         !get(f, p + "ffn_down.weight", hp.n_ff, hp.n_embd, &L.w_down.t, err))
       return false;
+    if (A.qkv_bias && (!get(f, p + "attn_q.bias", q_dim, 1, &L.bq, err) ||
+                       !get(f, p + "attn_k.bias", kv_dim, 1, &L.bk, err) ||
+                       !get(f, p + "attn_v.bias", kv_dim, 1, &L.bv, err)))
+      return false;
+    if (A.qk_norm && (!get(f, p + "attn_q_norm.weight", hp.head_dim, 1, &L.q_norm, err) ||
+                      !get(f, p + "attn_k_norm.weight", hp.head_dim, 1, &L.k_norm, err)))
+      return false;
+    if (A.post_norms &&
+        (!get(f, p + "post_attention_norm.weight", hp.n_embd, 1, &L.post_attn_norm, err) ||
+         !get(f, p + "post_ffw_norm.weight", hp.n_embd, 1, &L.post_ffn_norm, err)))
+      return false;
+    L.local = A.swa_period > 0 && (l + 1) % A.swa_period != 0;
   }
+  // RoPE in the runner where the layers differ; the session then stores the keys as given.
+  m->rope_in_runner = A.swa_period > 0;
+  if (m->rope_in_runner)
+    for (int kind = 0; kind < 2; ++kind) {
+      m->inv_freq[kind].resize(hp.head_dim / 2);
+      rope_inv_freq(kind ? A.swa_rope_theta : hp.rope_theta, hp.head_dim, m->inv_freq[kind].data());
+    }
   TokenizerData td;
   if (!tokenizer_data_from_gguf(f, &td, err)) return false;
   if ((int64_t)td.tokens.size() != hp.n_vocab)
     return fail(err, "model: the tokenizer has " + std::to_string(td.tokens.size()) +
                          " tokens but token_embd has " + std::to_string(hp.n_vocab) + " rows");
+  if (gguf_find(f, "tokenizer.chat_template")) {
+    std::string_view tmpl;
+    if (!gguf_get_str(f, "tokenizer.chat_template", &tmpl, err)) return false;
+    m->chat_template_present = true;
+    m->chat = chat_format_recognise(tmpl);
+  } else {  // none in the file: the architecture's, or ChatML (as llama.cpp falls back)
+    m->chat = chat_format_named(A.swa_period > 0 ? "gemma" : "chatml");
+  }
   return tokenizer_init(m->tok, td, err) && pack_weights(m, err);
 }
 
@@ -208,7 +259,7 @@ amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, con
   cfg.head_dim = m.hp.head_dim;
   cfg.kv_dtype = kv_dtype;
   cfg.rope_theta = m.hp.rope_theta;
-  cfg.rope_style = AMSKV_ROPE_NORMAL;  // llama GGUF files rotate adjacent pairs
+  cfg.rope_style = m.rope_in_runner ? AMSKV_ROPE_NONE : m.arch->rope;
   cfg.policy = policy;
   cfg.n_threads = n_threads;
   return cfg;
@@ -216,7 +267,8 @@ amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, con
 
 size_t llama_context_bytes(const LlamaContext& c) {
   size_t floats = 0;
-  for (const std::vector<float>* v : {&c.x, &c.xb, &c.q, &c.k, &c.v, &c.att, &c.hb, &c.hb2})
+  for (const std::vector<float>* v :
+       {&c.x, &c.xb, &c.q, &c.k, &c.v, &c.att, &c.hb, &c.hb2, &c.rope})
     floats += v->capacity();
   return floats * 4 + c.xq.q.capacity() * 2 + (c.xq.d.capacity() + c.xq.s.capacity()) * 4 +
          c.xq.lo.capacity() + c.xq.hi.capacity() + onednn_plan_bytes(c.xq.dnn);
@@ -268,6 +320,7 @@ bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams&
   c->att.assign(B * q_dim, 0.f);
   c->hb.assign(B * hp.n_ff, 0.f);
   c->hb2.assign(B * hp.n_ff, 0.f);
+  c->rope.assign(m.rope_in_runner ? B * 4 * hp.head_dim : 0, 0.f);
   const size_t k_max = std::max({(size_t)hp.n_embd, q_dim, (size_t)hp.n_ff});
   matmul_scratch_init(&c->xq, (int)B, (int)k_max);
   return true;
@@ -291,12 +344,45 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
   Matrix file_embd;  // embeddings from the file unless they are the tied output's copy
   file_embd.t = m.tok_embd;
   const Matrix& embd = m.output.t == m.tok_embd ? m.output : file_embd;
+  const LlamaArch& A = *m.arch;
+  const int D = hp.head_dim, HQ = hp.n_head, HK = hp.n_head_kv;
   for (int t = 0; t < n; ++t) matmul_row(embd, tokens[t], x + t * E);
+  if (A.embd_scale)
+    for (size_t i = 0; i < (size_t)n * E; ++i) x[i] *= std::sqrt((float)E);
+  // The runner's RoPE tables: each token's, global and local.
+  const Kernels* kern = active_kernels();
+  if (m.rope_in_runner)
+    for (int t = 0; t < n; ++t) {
+      const int32_t pos = mode == Mode::kDecodeMany ? seqs[t]->pos : c.pos + t;
+      for (int kind = 0; kind < 2; ++kind)
+        rope_table(A.rope == AMSKV_ROPE_NEOX, pos, m.inv_freq[kind].data(), D,
+                   c.rope.data() + ((size_t)t * 2 + kind) * 2 * D);
+    }
   for (int l = 0; l < hp.n_layer; ++l) {
     const LlamaLayer& L = m.layers[l];
     for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, x + t * E, L.attn_norm, E, hp.rms_eps);
     const MatmulOut qkv[] = {{&L.wq, c.q.data()}, {&L.wk, c.k.data()}, {&L.wv, c.v.data()}};
     matmul(qkv, 3, xb, n, xq, nt);
+    for (int t = 0; t < n; ++t) {
+      float *q = c.q.data() + (size_t)t * HQ * D, *k = c.k.data() + (size_t)t * HK * D,
+            *v = c.v.data() + (size_t)t * HK * D;
+      if (A.qkv_bias) {
+        const float *bq = (const float*)L.bq->data, *bk = (const float*)L.bk->data,
+                    *bv = (const float*)L.bv->data;
+        for (int i = 0; i < HQ * D; ++i) q[i] += bq[i];
+        for (int i = 0; i < HK * D; ++i) k[i] += bk[i], v[i] += bv[i];
+      }
+      if (A.qk_norm) {
+        for (int h = 0; h < HQ; ++h) rmsnorm(q + h * D, q + h * D, L.q_norm, D, hp.rms_eps);
+        for (int h = 0; h < HK; ++h) rmsnorm(k + h * D, k + h * D, L.k_norm, D, hp.rms_eps);
+      }
+      if (m.rope_in_runner) {
+        const float* table = c.rope.data() + ((size_t)t * 2 + (L.local ? 1 : 0)) * 2 * D;
+        auto rot = A.rope == AMSKV_ROPE_NEOX ? kern->rope_neox : kern->rope_normal;
+        rot(q, HQ, D, table);
+        rot(k, HK, D, table);
+      }
+    }
     // RoPE, the KV cache, eviction and attention: all inside amskv.
     if (mode == Mode::kDecodeMany) {
       const size_t qd = (size_t)hp.n_head * hp.head_dim, kd = (size_t)hp.n_head_kv * hp.head_dim;
@@ -329,14 +415,25 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
     }
     const MatmulOut o[] = {{&L.wo, xb}};
     matmul(o, 1, c.att.data(), n, xq, nt);
+    if (A.post_norms)
+      for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, xb + t * E, L.post_attn_norm, E, hp.rms_eps);
     for (size_t i = 0; i < (size_t)n * E; ++i) x[i] += xb[i];
     for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, x + t * E, L.ffn_norm, E, hp.rms_eps);
     const MatmulOut gate_up[] = {{&L.w_gate, hb}, {&L.w_up, hb2}};
     matmul(gate_up, 2, xb, n, xq, nt);
-    for (size_t i = 0; i < (size_t)n * F; ++i)
-      hb[i] = hb[i] / (1.f + std::exp(-hb[i])) * hb2[i];  // SwiGLU
+    if (A.gelu)
+      for (size_t i = 0; i < (size_t)n * F; ++i) {  // GELU, tanh form (as llama.cpp's)
+        const float g = hb[i];
+        hb[i] =
+            0.5f * g * (1.f + std::tanh(0.7978845608f * g * (1.f + 0.044715f * g * g))) * hb2[i];
+      }
+    else
+      for (size_t i = 0; i < (size_t)n * F; ++i)
+        hb[i] = hb[i] / (1.f + std::exp(-hb[i])) * hb2[i];  // SwiGLU
     const MatmulOut down[] = {{&L.w_down, xb}};
     matmul(down, 1, hb, n, xq, nt);
+    if (A.post_norms)
+      for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, xb + t * E, L.post_ffn_norm, E, hp.rms_eps);
     for (size_t i = 0; i < (size_t)n * E; ++i) x[i] += xb[i];
   }
   // The output layer: every token's logits with kDecodeMany, else the last token's.

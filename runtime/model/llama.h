@@ -6,6 +6,10 @@
 // Per layer: RMSNorm -> q, k, v projections -> attention in amskv (RoPE at each absolute
 // position, the KV cache, eviction) -> output projection -> residual -> RMSNorm -> SwiGLU
 // FFN -> residual. Then the final RMSNorm and logits = output (or the tied token_embd) x h.
+// What an architecture does differently is one row of a table (LlamaArch, llama.cpp): biases
+// on q, k and v (qwen2); per-head RMSNorm of q and k, norms after attention and FFN, scaled
+// embeddings, a GELU gate, local layers with their own RoPE base (gemma3). Where the RoPE
+// differs by layer the runner rotates q and k itself and the session is told ROPE_NONE.
 #pragma once
 
 #include <cstddef>
@@ -20,14 +24,34 @@
 
 namespace amskv {
 
+// One row per architecture: general.architecture (also the prefix of its keys) and how its
+// forward pass differs from llama's.
+struct LlamaArch {
+  const char* name;
+  amskv_rope_style rope;  // NORMAL (adjacent pairs) or NEOX (halves)
+  bool qkv_bias;          // q, k and v have biases (attn_q.bias, ...)
+  bool qk_norm;           // RMSNorm of each head of q and k (attn_q_norm, attn_k_norm)
+  bool post_norms;        // RMSNorm of the attention and FFN outputs (post_attention_norm,
+                          // post_ffw_norm) before their residual add
+  bool embd_scale;        // embeddings times sqrt(n_embd)
+  bool gelu;              // GELU (tanh form) gate, else SiLU
+  int swa_period;         // > 0: every swa_period-th layer is global, the others local
+  float swa_rope_theta;   // the local layers' RoPE base
+};
+
 struct LlamaHparams {
   int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
   float rms_eps = 1e-5f, rope_theta = 10000.f;
+  int sliding_window = 0;  // tokens a local layer sees (gemma3), 0: every layer global
 };
 
 struct LlamaLayer {
   const GgufTensor *attn_norm, *ffn_norm;
   Matrix wq, wk, wv, wo, w_gate, w_up, w_down;
+  const GgufTensor *bq = nullptr, *bk = nullptr, *bv = nullptr;          // qkv_bias
+  const GgufTensor *q_norm = nullptr, *k_norm = nullptr;                 // qk_norm
+  const GgufTensor *post_attn_norm = nullptr, *post_ffn_norm = nullptr;  // post_norms
+  bool local = false;  // a sliding-window layer (its own RoPE base)
 };
 
 // The repacked weights of a model (matmul_pack), one block for all of them.
@@ -44,16 +68,24 @@ struct PackedWeights {
 
 struct LlamaModel {
   GgufFile file;
+  const LlamaArch* arch = nullptr;
   LlamaHparams hp;
+  std::vector<double> inv_freq[2];  // runner-side RoPE (global, local) when rope_in_runner
+  bool rope_in_runner = false;
   std::vector<LlamaLayer> layers;
   const GgufTensor* tok_embd = nullptr;
   const GgufTensor* output_norm = nullptr;
   Matrix output;  // of token_embd itself when the embeddings are tied
   PackedWeights packed;
   Tokenizer tok;
+  // The chat template: recognised from tokenizer.chat_template, else the architecture's own
+  // when the file has none (gemma3: gemma, others ChatML); null when the file's template is
+  // not one the runner knows.
+  const ChatFormat* chat = nullptr;
+  bool chat_template_present = false;
 };
 
-// Opens and validates the file: llama architecture, hyperparameters that agree with each
+// Opens and validates the file: an architecture of the table, hyperparameters that agree with each
 // other and fit, every tensor present with the shape they imply and a type the matrix
 // products compute with, a tokenizer of the embedding's size. false + one line in err.
 bool llama_load(const char* path, LlamaModel* m, std::string* err);
@@ -84,6 +116,7 @@ struct LlamaContext {
   // Activations, [max_batch][...]: the residual stream x, a normed/projected scratch xb,
   // q, k, v, the attention output att, and the FFN's gate and up projections.
   std::vector<float> x, xb, q, k, v, att, hb, hb2;
+  std::vector<float> rope;    // [max_batch][2][2 head_dim]: the tokens' RoPE tables (runner)
   MatmulScratch xq;           // the input of a matrix product quantized to 16 bits
   double output_seconds = 0;  // spent in the output layer (final norm and logits), all calls
 

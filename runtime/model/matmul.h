@@ -5,13 +5,13 @@
 // Q4_0, Q4_1 and Q8_0 as the same bytes as the file's blocks, Q5_0 as Q8 (its values widened to
 // a byte), Q5_1, Q4_K, Q5_K and Q6_K as Q8S (values widened to a byte, the file's own scale
 // integers and f16 scales), so every type's products are exact integer sums scaled as the file
-// defines. The widening costs bytes: Q8S takes 8.9 bits a weight (Q4_K files 4.5, Q6_K 6.6). The activations are quantized per block of 32
-// to 16 bits with a scale, so each block product is an exact integer sum scaled once: as
-// accurate as f32 to ~1e-5 relative (8-bit activations, as llama.cpp uses, move SmolLM2's
-// logits visibly), and decode is bound by reading the weights, not by the arithmetic. A
-// group's rows are dotted with every token of a batch while they are in L1, so prefill and
-// batched decode read the weights once per batch. F32 and F16 weights dot f32 activations
-// directly from the file.
+// defines. The widening costs bytes: Q8S takes 8.9 bits a weight (Q4_K files 4.5, Q6_K 6.6). The
+// activations are quantized per block of 32 to 16 bits with a scale, so each block product is an
+// exact integer sum scaled once: as accurate as f32 to ~1e-5 relative (8-bit activations, as
+// llama.cpp uses, move SmolLM2's logits visibly), and decode is bound by reading the weights, not
+// by the arithmetic. A group's rows are dotted with every token of a batch while they are in L1, so
+// prefill and batched decode read the weights once per batch. F32 and F16 weights dot f32
+// activations directly from the file.
 #pragma once
 
 #include <cstddef>

@@ -227,7 +227,8 @@ bool onednn_matmul(OnednnPlan* p, const MatmulOut* outs, int n_outs, const float
   const Shape* shape[8];
   for (int o = 0; o < n_outs; ++o) {
     const Matrix& w = *outs[o].w;
-    if ((w.packing != Packing::kQ4 && w.packing != Packing::kQ8) || (int)w.t->ne[0] != k || !(shape[o] = p->find(k, (int)w.t->n_rows)))
+    if ((w.packing != Packing::kQ4 && w.packing != Packing::kQ8) || (int)w.t->ne[0] != k ||
+        !(shape[o] = p->find(k, (int)w.t->n_rows)))
       return false;
   }
   // The batch as bf16, padded with zero rows.
@@ -251,8 +252,8 @@ bool onednn_matmul(OnednnPlan* p, const MatmulOut* outs, int n_outs, const float
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n_threads > 1)
 #endif
       for (int g = g0; g < g1; ++g)
-        p->kern->unpack_bf16(w.packed, w.packing == Packing::kQ4, g, g + 1, p->b + (size_t)(g - g0) * kPackRows * k,
-                             (size_t)k);
+        p->kern->unpack_bf16(w.packed, w.packing == Packing::kQ4, g, g + 1,
+                             p->b + (size_t)(g - g0) * kPackRows * k, (size_t)k);
       const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, s.a},
                                       {DNNL_ARG_WEIGHTS, s.b},
                                       {DNNL_ARG_DST, s.c},

@@ -325,8 +325,95 @@ void bpe_word(const Tokenizer& tok, std::string_view word, std::vector<Sym>* sym
   }
 }
 
+// SentencePiece (llama.cpp's SPM session): characters merged pairwise, highest score first
+// (ties: the leftmost), while the pair's text is a token; then each piece either is a token
+// or splits back into the two it was merged from, down to bytes.
+struct SpmSym {
+  size_t off, n;  // bytes of the piece in the text; n = 0: merged into its left neighbour
+  int32_t prev, next;
+};
+struct SpmPair {
+  float score;
+  int32_t left, right;
+  size_t size;
+  bool operator<(const SpmPair& o) const {
+    return score != o.score ? score < o.score : left > o.left;
+  }
+};
+
+int32_t find_token(const Tokenizer& tok, std::string_view s) {
+  auto it = tok.token_to_id.find(std::string(s));
+  return it == tok.token_to_id.end() ? -1 : it->second;
+}
+
+void spm_plain(const Tokenizer& tok, std::string_view raw, bool space_prefix,
+               std::vector<int32_t>* out) {
+  std::string text = space_prefix ? "\xe2\x96\x81" : "";
+  for (char c : raw) text += c == ' ' ? std::string("\xe2\x96\x81") : std::string(1, c);
+  std::vector<SpmSym> syms;
+  for (size_t i = 0; i < text.size();) {
+    uint32_t cp;
+    const size_t len = decode_utf8(text, i, &cp);
+    syms.push_back(SpmSym{i, len, (int32_t)syms.size() - 1, (int32_t)syms.size() + 1});
+    i += len;
+  }
+  if (syms.empty()) return;
+  syms.back().next = -1;
+  std::priority_queue<SpmPair> heap;
+  std::unordered_map<std::string, std::pair<int32_t, int32_t>> undo;
+  const auto push = [&](int32_t l, int32_t r) {
+    if (l < 0 || r < 0) return;
+    const std::string_view t = std::string_view(text).substr(syms[l].off, syms[l].n + syms[r].n);
+    const int32_t id = find_token(tok, t);
+    if (id < 0) return;
+    heap.push(SpmPair{tok.scores[id], l, r, t.size()});
+    undo[std::string(t)] = {l, r};
+  };
+  for (size_t i = 1; i < syms.size(); ++i) push((int32_t)i - 1, (int32_t)i);
+  while (!heap.empty()) {
+    const SpmPair p = heap.top();
+    heap.pop();
+    SpmSym &l = syms[p.left], &r = syms[p.right];
+    if (l.n == 0 || r.n == 0 || l.n + r.n != p.size) continue;  // stale
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) syms[r.next].prev = p.left;
+    push(l.prev, p.left);
+    push(p.left, l.next);
+  }
+  // Back down through the merges to pieces that are tokens; bytes for the rest.
+  std::vector<std::pair<size_t, size_t>> stack;
+  for (int32_t i = 0; i >= 0; i = syms[i].next) {
+    stack.assign(1, {syms[i].off, syms[i].n});
+    while (!stack.empty()) {
+      const auto [off, n] = stack.back();
+      stack.pop_back();
+      const std::string_view t = std::string_view(text).substr(off, n);
+      const int32_t id = find_token(tok, t);
+      if (id >= 0) {
+        out->push_back(id);
+        continue;
+      }
+      auto it = undo.find(std::string(t));
+      if (it != undo.end()) {
+        const SpmSym &a = syms[it->second.first], &b = syms[it->second.second];
+        const size_t na = b.off - a.off;  // the left part ends where the right one starts
+        stack.push_back({off + na, n - na});
+        stack.push_back({off, na});
+        continue;
+      }
+      for (size_t k = 0; k < n; ++k)
+        if (tok.byte_token[(uint8_t)t[k]] >= 0) out->push_back(tok.byte_token[(uint8_t)t[k]]);
+    }
+  }
+}
+
+// Every plain span starts the text or follows a special token: where SentencePiece puts its
+// space prefix (llama.cpp does the same).
 void tokenize_plain(const Tokenizer& tok, std::string_view text, std::vector<int32_t>* out) {
   if (text.empty()) return;
+  if (tok.spm) return spm_plain(tok, text, tok.add_space_prefix, out);
   Cpts c;
   decode_all(text, &c);
   std::vector<size_t> ends;
@@ -374,9 +461,11 @@ void pretokenize(PreTokenizer pre, std::string_view text, std::vector<std::strin
 
 bool tokenizer_init(Tokenizer& tok, const TokenizerData& data, std::string* err) {
   tok = Tokenizer{};
-  if (!data.model.empty() && data.model != "gpt2") {
-    return fail(err, "unsupported tokenizer model '" + data.model + "' (only gpt2 BPE)");
+  if (!data.model.empty() && data.model != "gpt2" && data.model != "llama") {
+    return fail(err, "unsupported tokenizer model '" + data.model +
+                         "' (gpt2 BPE and llama SentencePiece are)");
   }
+  tok.spm = data.model == "llama";
   // llama.cpp's grouping of pre names by regex list.
   static const char* const kDigits[] = {"smollm",    "starcoder", "refact", "command-r",
                                         "codeshell", "exaone",    "minerva"};
@@ -388,7 +477,9 @@ bool tokenizer_init(Tokenizer& tok, const TokenizerData& data, std::string* err)
     }
     return false;
   };
-  if (in(kDigits)) {
+  if (tok.spm) {
+    // SentencePiece has no pre-tokenizer.
+  } else if (in(kDigits)) {
     tok.pre = PreTokenizer::kDigitsGpt2;
   } else if (in(kGpt2)) {
     tok.pre = PreTokenizer::kGpt2;
@@ -422,6 +513,13 @@ bool tokenizer_init(Tokenizer& tok, const TokenizerData& data, std::string* err)
   tok.unk_id = data.unk_id;
   tok.pad_id = data.pad_id;
   tok.add_bos_token = data.add_bos_token;
+  if (tok.spm) {
+    if (!data.scores.empty() && data.scores.size() != n)
+      return fail(err, "scores has " + std::to_string(data.scores.size()) + " entries for " +
+                           std::to_string(n) + " tokens");
+    tok.scores = data.scores.empty() ? std::vector<float>(n, 0.f) : data.scores;
+    tok.add_space_prefix = data.add_space_prefix;
+  }
 
   const auto find = [&](const std::string& s) {
     auto it = tok.token_to_id.find(s);
@@ -429,7 +527,12 @@ bool tokenizer_init(Tokenizer& tok, const TokenizerData& data, std::string* err)
   };
   for (int b = 0; b < 256; ++b) {
     std::string s;
-    append_utf8(alphabet().byte_to_cp[b], &s);
+    if (tok.spm) {
+      static const char kHex[] = "0123456789ABCDEF";
+      s = std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">";
+    } else {
+      append_utf8(alphabet().byte_to_cp[b], &s);
+    }
     tok.byte_token[b] = find(s);
   }
 
@@ -506,8 +609,16 @@ std::string detokenize_token(const Tokenizer& tok, int32_t id, bool render_speci
     default:
       break;
   }
-  // Map each code point back through the byte alphabet; foreign code points pass through.
   std::string out;
+  if (tok.spm) {  // U+2581 is a space
+    for (size_t i = 0; i < text.size(); ++i)
+      if (text.compare(i, 3, "\xe2\x96\x81") == 0)
+        out += ' ', i += 2;
+      else
+        out += text[i];
+    return out;
+  }
+  // Map each code point back through the byte alphabet; foreign code points pass through.
   for (size_t i = 0; i < text.size();) {
     uint32_t cp;
     const size_t len = decode_utf8(text, i, &cp);
@@ -535,6 +646,32 @@ std::string chatml_prompt(const std::vector<std::pair<std::string, std::string>>
   }
   if (add_generation_prompt) out += "<|im_start|>assistant\n";
   return out;
+}
+
+namespace {
+const ChatFormat kChatFormats[] = {
+    {"chatml", "<|im_start|>", "<|im_start|>", "\n", "<|im_end|>\n", "assistant", true},
+    {"gemma", "<start_of_turn>", "<start_of_turn>", "\n", "<end_of_turn>\n", "model", false},
+    {"llama3", "<|start_header_id|>", "<|start_header_id|>", "<|end_header_id|>\n\n", "<|eot_id|>",
+     "assistant", true},
+};
+}  // namespace
+
+const ChatFormat* chat_format_recognise(std::string_view chat_template) {
+  for (const ChatFormat& f : kChatFormats)
+    if (chat_template.find(f.marker) != std::string_view::npos) return &f;
+  return nullptr;
+}
+
+const ChatFormat* chat_format_named(std::string_view name) {
+  for (const ChatFormat& f : kChatFormats)
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+std::string chat_open(const ChatFormat& fmt, std::string_view role) {
+  return std::string(fmt.role_before) + std::string(role == "assistant" ? fmt.assistant : role) +
+         fmt.role_after;
 }
 
 }  // namespace amskv

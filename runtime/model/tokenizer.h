@@ -1,9 +1,13 @@
-// Byte-level BPE tokenizer (GPT-2 style) built from the plain arrays a GGUF file stores
-// under tokenizer.ggml.*. It does not read GGUF itself: the loader fills TokenizerData.
+// The tokenizers GGUF files describe under tokenizer.ggml.*, built from the plain arrays the
+// file stores. It does not read GGUF itself: the loader fills TokenizerData.
 //
-// Pipeline of tokenize(): split out special tokens -> pre-tokenize each plain span with the
-// scanner selected by tokenizer.ggml.pre -> map each word's bytes to the GPT-2 byte alphabet
-// -> merge by rank -> token ids. Mirrors llama.cpp's "gpt2" vocab path.
+// "gpt2" (SmolLM2, Qwen2, Llama 3): byte-level BPE. Split out special tokens -> pre-tokenize
+// each plain span with the scanner selected by tokenizer.ggml.pre -> map each word's bytes to
+// the GPT-2 byte alphabet -> merge by rank -> token ids. Mirrors llama.cpp's "gpt2" path.
+// "llama" (SentencePiece, Gemma): split out special tokens -> spaces become U+2581 (and one
+// is put first when add_space_prefix) -> start from the span's UTF-8 characters and merge the
+// neighbouring pair whose text is the token of highest score -> a piece no token spells
+// becomes its bytes' <0xHH> tokens. Mirrors llama.cpp's "llama" (SPM) path.
 #pragma once
 
 #include <cstdint>
@@ -28,11 +32,13 @@ enum TokenType : int32_t {
 
 // Input, as GGUF stores it. Ids of -1 mean "absent".
 struct TokenizerData {
-  std::string model = "gpt2";        // tokenizer.ggml.model; only "gpt2" (byte-level BPE)
+  std::string model = "gpt2";        // tokenizer.ggml.model: "gpt2" (BPE) or "llama" (SPM)
   std::string pre;                   // tokenizer.ggml.pre, e.g. "smollm"
   std::vector<std::string> tokens;   // tokenizer.ggml.tokens
   std::vector<int32_t> token_types;  // tokenizer.ggml.token_type; empty = all normal
   std::vector<std::string> merges;   // tokenizer.ggml.merges, "left right", rank = index
+  std::vector<float> scores;         // tokenizer.ggml.scores (SPM); empty = all 0
+  bool add_space_prefix = true;      // tokenizer.ggml.add_space_prefix (SPM)
   int32_t bos_id = -1;
   int32_t eos_id = -1;
   int32_t unk_id = -1;
@@ -61,6 +67,9 @@ struct Tokenizer {
   std::vector<int32_t> specials;      // control/user-defined/unknown ids, longest text first
   bool special_first_byte[256] = {};  // quick reject while scanning for specials
   PreTokenizer pre = PreTokenizer::kGpt2;
+  bool spm = false;           // SentencePiece: scores, byte_token holds the <0xHH> ids
+  std::vector<float> scores;  // SPM: per token
+  bool add_space_prefix = false;
   int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
   bool add_bos_token = false;
   size_t skipped_merges = 0;  // merges dropped at init (malformed or unknown tokens)
@@ -96,5 +105,21 @@ void pretokenize(PreTokenizer pre, std::string_view text, std::vector<std::strin
 // "<|im_start|>assistant\n" when add_generation_prompt.
 std::string chatml_prompt(const std::vector<std::pair<std::string, std::string>>& messages,
                           bool add_generation_prompt);
+
+// The chat templates the runner knows, one row each: a turn is open(role) content end.
+struct ChatFormat {
+  const char* name;         // "chatml", "gemma", "llama3"
+  const char* marker;       // text that identifies it in tokenizer.chat_template
+  const char* role_before;  // then the role, then role_after
+  const char* role_after;
+  const char* end;        // closes a turn
+  const char* assistant;  // the model's role name
+  bool system;            // has a system role (else the system text opens the first user turn)
+};
+// The format whose marker the template holds, else nullptr.
+const ChatFormat* chat_format_recognise(std::string_view chat_template);
+const ChatFormat* chat_format_named(std::string_view name);
+// open(role): the text before a turn's content ("assistant" maps to fmt.assistant).
+std::string chat_open(const ChatFormat& fmt, std::string_view role);
 
 }  // namespace amskv

@@ -20,6 +20,18 @@ bool tokenizer_data_from_gguf(const GgufFile& f, TokenizerData* d, std::string* 
     if (!gguf_get_arr(f, "tokenizer.ggml.merges", GGUF_TYPE_STRING, &a, err)) return false;
     t.merges.assign(a->strs.begin(), a->strs.end());
   }
+  if (gguf_find(f, "tokenizer.ggml.scores")) {
+    if (!gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &a, err)) return false;
+    t.scores.resize(a->n);
+    for (uint64_t i = 0; i < a->n; ++i)
+      if (!gguf_arr_get_f32(*a, i, &t.scores[i]) || !(t.scores[i] == t.scores[i])) {
+        if (err) *err = "tokenizer.ggml.scores holds a NaN";
+        return false;
+      }
+  }
+  if (gguf_find(f, "tokenizer.ggml.add_space_prefix") &&
+      !gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &t.add_space_prefix, err))
+    return false;
   if (gguf_find(f, "tokenizer.ggml.token_type")) {
     if (!gguf_get_arr(f, "tokenizer.ggml.token_type", GGUF_TYPE_COUNT, &a, err)) return false;
     t.token_types.resize(a->n);

@@ -119,8 +119,9 @@ struct Case {
     const PackedMatrix w = packed();
     const QuantActs x{xq.data(), xd.data(), xs.data(), n_tok, lo.data(), hi.data()};
     std::vector<float> y((size_t)n_tok * n, NAN);
-    (kind == kQ4 ? k.gemm_q4 : kind == kQ8 ? k.gemm_q8 : k.gemm_q8s)(w, g0, g1, x, y.data(),
-                                                                      (size_t)n);
+    (kind == kQ4   ? k.gemm_q4
+     : kind == kQ8 ? k.gemm_q8
+                   : k.gemm_q8s)(w, g0, g1, x, y.data(), (size_t)n);
     return y;
   }
 

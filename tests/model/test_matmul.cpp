@@ -43,8 +43,9 @@ TEST(Matmul, PackedProductsMatchDequantizedRows) {
   for (const char* isa : {"ref", "avx2", "avx512", "neon"}) {
     if (!amskv_isa_available(isa)) continue;
     ASSERT_EQ(amskv_set_isa(isa), AMSKV_OK);
-    for (int type : {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_F32,
-                     GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K})
+    for (int type :
+         {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_F32,
+          GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K})
       for (int k : {32, 96, 256, 576, 768})
         for (int n : {1, 13, 64}) {
           const int64_t blck = ggml_blck_size(type);

@@ -1,4 +1,5 @@
-// amskv chat: an interactive ChatML conversation, all of it in one KV session.
+// amskv chat: an interactive conversation in the model's chat template, all of it in one KV
+// session.
 #include <unistd.h>
 
 #include <chrono>
@@ -31,8 +32,15 @@ int cmd_chat(int argc, char** argv) {
   auto add = [&](const std::string& text, bool special) {
     tokenize(gen.m.tok, text, false, special, &ids);
   };
-  if (!system.empty()) {
-    add("<|im_start|>system\n", true), add(system, false), add("<|im_end|>\n", true);
+  if (!gen.m.chat) return error(kUsage, "chat: the model's chat template is not one amskv knows");
+  const ChatFormat& f = *gen.m.chat;
+  if (gen.m.tok.add_bos_token) tokenize(gen.m.tok, "", true, false, &ids);
+  // Without a system role the system text opens the first user turn.
+  std::string pending_system;
+  if (!system.empty() && f.system) {
+    add(chat_open(f, "system"), true), add(system, false), add(f.end, true);
+  } else if (!system.empty()) {
+    pending_system = system + "\n\n";
   }
   const bool tty = isatty(0);
   std::string line;
@@ -40,8 +48,9 @@ int cmd_chat(int argc, char** argv) {
     if (tty) std::fputs("> ", stdout), std::fflush(stdout);
     if (!std::getline(std::cin, line) || line == "/quit") break;
     if (line.empty()) continue;
-    add("<|im_start|>user\n", true), add(line, false),
-        add("<|im_end|>\n<|im_start|>assistant\n", true);
+    add(chat_open(f, "user"), true), add(pending_system + line, false);
+    add(f.end + chat_open(f, "assistant"), true);
+    pending_system.clear();
     auto t0 = std::chrono::steady_clock::now();
     if (!prefill(gen, ids)) return error(kRuntime, gen.c.error);
     ids.clear();
@@ -50,7 +59,7 @@ int cmd_chat(int argc, char** argv) {
     std::fputs("\n", stdout);
     if (!ok) return error(kRuntime, gen.c.error);
     // Close the turn in the history: the end token (sampled or not) and a newline.
-    add("<|im_end|>\n", true);
+    add(f.end, true);
     amskv_stats st;
     amskv_get_stats(gen.c.kv, &st);
     std::fprintf(stderr, "[%ld tokens, %.1f tok/s; position %d, layer 0 holds %d, %llu events]\n",

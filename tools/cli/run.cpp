@@ -11,14 +11,14 @@ int cmd_run(int argc, char** argv) {
   Generation g;
   std::string prompt, file;
   bool has_prompt = false, chat = false;
-  Spec spec{
-      "run",
-      "--prompt TEXT | --file PATH [options]",
-      "  Generate text from a prompt with the KV cache in a fixed budget. Text goes to\n"
-      "  stdout as it is produced; budget, capacity, speeds and eviction stats to stderr.\n",
-      {string_flag("--prompt", "TEXT", "the prompt", &prompt, &has_prompt),
-       string_flag("--file", "PATH", "the prompt, from a file", &file),
-       switch_flag("--chat", "wrap the prompt in the ChatML template (instruct models)", &chat)}};
+  Spec spec{"run",
+            "--prompt TEXT | --file PATH [options]",
+            "  Generate text from a prompt with the KV cache in a fixed budget. Text goes to\n"
+            "  stdout as it is produced; budget, capacity, speeds and eviction stats to stderr.\n",
+            {string_flag("--prompt", "TEXT", "the prompt", &prompt, &has_prompt),
+             string_flag("--file", "PATH", "the prompt, from a file", &file),
+             switch_flag("--chat", "wrap the prompt in the model's chat template (instruct models)",
+                         &chat)}};
   add_generation_flags(&g, "tokens to generate at most; stops earlier at end of text", &spec.flags);
   int rc;
   if (!parse(argc, argv, spec, &rc)) return rc;
@@ -28,10 +28,17 @@ int cmd_run(int argc, char** argv) {
   Generator gen;
   if (int e = start(g, &gen)) return e;
   std::vector<int32_t> ids;
-  if (chat)
-    tokenize(gen.m.tok, chatml_prompt({{"user", prompt}}, true), false, true, &ids);
-  else
+  const bool bos = gen.m.tok.add_bos_token;
+  if (chat) {
+    if (!gen.m.chat)
+      return error(kUsage, "--chat: the model's chat template is not one amskv knows");
+    const ChatFormat& f = *gen.m.chat;
+    tokenize(gen.m.tok, chat_open(f, "user"), bos, true, &ids);
     tokenize(gen.m.tok, prompt, false, false, &ids);
+    tokenize(gen.m.tok, f.end + chat_open(f, "assistant"), false, true, &ids);
+  } else {
+    tokenize(gen.m.tok, prompt, bos, false, &ids);
+  }
   if (ids.empty()) return error(kUsage, "the prompt is empty");
   print_session(g, gen);
 

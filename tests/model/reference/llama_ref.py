@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""An independent numpy reference of the llama forward pass over a GGUF file.
+"""An independent numpy reference of the forward pass of the architectures the runner
+knows (llama, qwen2, gemma3) over a GGUF file.
 
 Reads the file with the `gguf` package (gguf.GGUFReader, gguf.quants.dequantize), runs the
 whole prompt with causal attention in float64 and returns the last position's logits.
-RoPE is llama's NORMAL style: adjacent pairs (2i, 2i+1) of each head rotate by
-pos * theta^(-2i/head_dim).
+RoPE: llama's NORMAL style rotates adjacent pairs (2i, 2i+1) of each head by
+pos * theta^(-2i/head_dim); qwen2 and gemma3 rotate the halves' pairs (i, i + head_dim/2).
+qwen2 adds biases to q, k and v. gemma3 (as llama.cpp computes it from the converted file,
+whose norm weights already hold 1 + w): embeddings times sqrt(n_embd), RMSNorm of every q and
+k head, norms after attention and after the FFN, a GELU (tanh) gate, and five local layers
+(a window of sliding_window tokens, RoPE base 10000) before every global one.
 
     python llama_ref.py MODEL.gguf 1,2,3   # prints the logits, one per line
 """
@@ -26,14 +31,16 @@ class Model:
     def __init__(self, path):
         r = GGUFReader(path)
         arch = field(r, "general.architecture")
-        assert arch == "llama", f"architecture {arch} is not llama"
-        self.n_layer = int(field(r, "llama.block_count"))
-        self.n_embd = int(field(r, "llama.embedding_length"))
-        self.n_head = int(field(r, "llama.attention.head_count"))
-        self.n_head_kv = int(field(r, "llama.attention.head_count_kv", self.n_head))
-        self.head_dim = int(field(r, "llama.attention.key_length", self.n_embd // self.n_head))
-        self.eps = float(field(r, "llama.attention.layer_norm_rms_epsilon", 1e-5))
-        self.theta = float(field(r, "llama.rope.freq_base", 10000.0))
+        assert arch in ("llama", "qwen2", "gemma3"), f"architecture {arch} is not known"
+        self.arch = a = arch
+        self.n_layer = int(field(r, f"{a}.block_count"))
+        self.n_embd = int(field(r, f"{a}.embedding_length"))
+        self.n_head = int(field(r, f"{a}.attention.head_count"))
+        self.n_head_kv = int(field(r, f"{a}.attention.head_count_kv", self.n_head))
+        self.head_dim = int(field(r, f"{a}.attention.key_length", self.n_embd // self.n_head))
+        self.eps = float(field(r, f"{a}.attention.layer_norm_rms_epsilon", 1e-5))
+        self.theta = float(field(r, f"{a}.rope.freq_base", 10000.0))
+        self.window = int(field(r, f"{a}.attention.sliding_window", 0))
         self.t = {}
         for t in r.tensors:
             # dequantize gives [rows][ne0] for matrices, [ne0] for vectors.
@@ -46,17 +53,23 @@ def rmsnorm(x, w, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
-def rope(x, pos, theta):
-    """x: [n][heads][d]; rotates pairs (2i, 2i+1) at absolute positions pos."""
+def rope(x, pos, theta, neox=False):
+    """x: [n][heads][d]; rotates pairs (2i, 2i+1), or (i, i + d/2) with neox, at absolute
+    positions pos."""
     d = x.shape[-1]
     freq = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)  # [d/2]
     ang = pos[:, None].astype(np.float64) * freq[None, :]  # [n][d/2]
     cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
-    x0, x1 = x[..., 0::2], x[..., 1::2]
+    i0, i1 = (slice(0, d // 2), slice(d // 2, d)) if neox else (slice(0, d, 2), slice(1, d, 2))
+    x0, x1 = x[..., i0], x[..., i1]
     out = np.empty_like(x)
-    out[..., 0::2] = x0 * cos - x1 * sin
-    out[..., 1::2] = x0 * sin + x1 * cos
+    out[..., i0] = x0 * cos - x1 * sin
+    out[..., i1] = x0 * sin + x1 * cos
     return out
+
+
+def gelu(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
 
 
 def last_logits(m, tokens):
@@ -66,17 +79,34 @@ def last_logits(m, tokens):
     def mm(name, x):
         return x @ t[name].astype(np.float64).T
 
+    gemma = m.arch == "gemma3"
     x = t["token_embd.weight"][np.asarray(tokens)].astype(np.float64)  # [n][E]
+    if gemma:
+        x = x * np.sqrt(np.float32(m.n_embd))
     pos = np.arange(n)
     group = m.n_head // m.n_head_kv
-    mask = np.triu(np.full((n, n), -np.inf), k=1)
+    causal = np.triu(np.full((n, n), -np.inf), k=1)
+    # Local layers see the last `window` positions, their own included.
+    local_mask = causal + np.tril(np.full((n, n), -np.inf), k=-m.window) if m.window else causal
     for l in range(m.n_layer):
         p = f"blk.{l}."
+        local = gemma and (l + 1) % 6 != 0
+        mask = local_mask if local else causal
+        theta = 10000.0 if local else m.theta
         h = rmsnorm(x, t[p + "attn_norm.weight"], m.eps)
-        q = mm(p + "attn_q.weight", h).reshape(n, m.n_head, m.head_dim)
-        k = mm(p + "attn_k.weight", h).reshape(n, m.n_head_kv, m.head_dim)
-        v = mm(p + "attn_v.weight", h).reshape(n, m.n_head_kv, m.head_dim)
-        q, k = rope(q, pos, m.theta), rope(k, pos, m.theta)
+        q = mm(p + "attn_q.weight", h)
+        k = mm(p + "attn_k.weight", h)
+        v = mm(p + "attn_v.weight", h)
+        if m.arch == "qwen2":
+            q, k, v = q + t[p + "attn_q.bias"], k + t[p + "attn_k.bias"], v + t[p + "attn_v.bias"]
+        q = q.reshape(n, m.n_head, m.head_dim)
+        k = k.reshape(n, m.n_head_kv, m.head_dim)
+        v = v.reshape(n, m.n_head_kv, m.head_dim)
+        if gemma:
+            q = rmsnorm(q, t[p + "attn_q_norm.weight"], m.eps)
+            k = rmsnorm(k, t[p + "attn_k_norm.weight"], m.eps)
+        neox = m.arch != "llama"
+        q, k = rope(q, pos, theta, neox), rope(k, pos, theta, neox)
         att = np.empty((n, m.n_head, m.head_dim))
         for hd in range(m.n_head):
             kv = hd // group
@@ -84,10 +114,16 @@ def last_logits(m, tokens):
             s = np.exp(s - s.max(axis=1, keepdims=True))
             s /= s.sum(axis=1, keepdims=True)
             att[:, hd, :] = s @ v[:, kv, :]
-        x = x + mm(p + "attn_output.weight", att.reshape(n, -1))
+        o = mm(p + "attn_output.weight", att.reshape(n, -1))
+        if gemma:
+            o = rmsnorm(o, t[p + "post_attention_norm.weight"], m.eps)
+        x = x + o
         h = rmsnorm(x, t[p + "ffn_norm.weight"], m.eps)
         g, u = mm(p + "ffn_gate.weight", h), mm(p + "ffn_up.weight", h)
-        x = x + mm(p + "ffn_down.weight", g / (1 + np.exp(-g)) * u)
+        f = mm(p + "ffn_down.weight", (gelu(g) if gemma else g / (1 + np.exp(-g))) * u)
+        if gemma:
+            f = rmsnorm(f, t[p + "post_ffw_norm.weight"], m.eps)
+        x = x + f
     h = rmsnorm(x[-1:], t["output_norm.weight"], m.eps)
     return mm(m.out_name, h)[0]
 
