@@ -17,6 +17,24 @@ int error(int code, const std::string& msg) {
   return code;
 }
 
+// The models tools/setup.sh fetches, by short name (tools/setup.sh --model NAME).
+const struct {
+  const char* name;
+  const char* file;
+} kModels[] = {
+    {"smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"},
+    {"gemma3-270m", "gemma-3-270m-q4_k_m.gguf"},
+};
+
+std::string model_path(const std::string& name_or_path) {
+  const char* home = std::getenv("HOME");
+  const char* cache = std::getenv("AMSKV_CACHE");
+  const std::string dir = cache && *cache ? cache : std::string(home ? home : ".") + "/.cache/amskv";
+  for (const auto& m : kModels)
+    if (name_or_path == m.name) return dir + "/" + m.file;
+  return name_or_path;
+}
+
 std::string default_model() {
   const char* env = std::getenv("AMSKV_MODEL");
   if (env && *env) return env;

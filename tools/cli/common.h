@@ -20,6 +20,9 @@ int error(int code, const std::string& msg);
 
 // $AMSKV_MODEL, else ~/.cache/amskv/SmolLM2-135M-Instruct.Q4_1.gguf.
 std::string default_model();
+// A short name of a model tools/setup.sh fetches (smollm2, gemma3-270m) as its cached file;
+// anything else is a path, returned as it is.
+std::string model_path(const std::string& name_or_path);
 
 // "8MiB", "512KiB", "1GiB", "1.5MiB" or plain bytes.
 bool parse_size(const std::string& s, size_t* out);

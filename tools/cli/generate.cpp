@@ -7,7 +7,7 @@ namespace cli {
 
 bool load_model(const std::string& path, LlamaModel* m) {
   std::string err;
-  if (llama_load(path.c_str(), m, &err)) return true;
+  if (llama_load(model_path(path).c_str(), m, &err)) return true;
   error(kRuntime, err);
   return false;
 }

@@ -4,7 +4,11 @@
     python check_logits.py PATH/TO/amskv [MODEL.gguf]
 
 The model defaults to $AMSKV_MODEL, else ~/.cache/amskv/SmolLM2-135M-Instruct.Q4_1.gguf;
-exit 77 (a skip for ctest) when it is absent.
+exit 77 (a skip for ctest) when it is absent. Each architecture has its own token lists; a
+gemma3 file (Gemma 3 270M, tools/setup.sh --model gemma3-270m) is also asked, greedily, to
+continue "The Eiffel Tower is located in the city of" with the full cache and under a small
+ams:tova budget (both must name Paris, as llama.cpp does on the same file), and to generate
+600 tokens in a 2 MiB budget that forces compression events.
 
 Tolerance: the weights are dequantized identically on both sides; the reference runs in
 float64 with float activations. amskv accumulates in float32 and, before each product with
@@ -16,6 +20,7 @@ scale); with float activations the difference was ~1e-4. A 0.05 bound catches an
 pair, norm or head mapping moves logits by whole units) with margin over that noise.
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -28,12 +33,44 @@ TOLERANCE = 0.05
 
 # Token id lists: five ordinary tokens, six with SmolLM2's <|im_start|> (1) and <|im_end|>
 # (2) specials, and twenty ordinary ones.
-CASES = [
+CASES_LLAMA = [
     [504, 3575, 282, 4649, 314],
     [1, 4093, 198, 19556, 18, 2],
     [504, 2385, 282, 260, 28688, 15297, 2327, 253, 1789, 1365, 30, 378, 2019, 3452, 28, 47,
      1132, 338, 2130, 28],
 ]
+# Gemma 3: <bos> "The Eiffel Tower is located in the city of", and <bos> <start_of_turn>
+# "user" "\n" "Hi" <end_of_turn> "\n" <start_of_turn> "model" "\n".
+CASES_GEMMA = [
+    [2, 818, 94648, 25822, 563, 5628, 528, 506, 3207, 529],
+    [2, 105, 2364, 107, 10979, 106, 107, 105, 4368, 107],
+]
+
+
+def run(binary, model_path, *args):
+    return subprocess.run([binary, "run", "--model", model_path, "--temp", "0", *args],
+                          capture_output=True, text=True)
+
+
+def gemma_generation(binary, model_path):
+    """Failures of the generation checks on a gemma3 file."""
+    failures = []
+    for policy, budget in (("full", "8MiB"), ("ams:tova", "2MiB")):
+        out = run(binary, model_path, "--prompt", "The Eiffel Tower is located in the city of",
+                  "-n", "8", "--policy", policy, "--kv-budget", budget)
+        ok = out.returncode == 0 and "Paris" in out.stdout
+        print(f"gemma3 {policy} {budget}: {out.stdout.strip()!r}: {'ok' if ok else 'FAIL'}")
+        if not ok:
+            failures.append(policy)
+    out = run(binary, model_path, "--prompt", "Once upon a time", "-n", "600", "--ignore-eos",
+              "--policy", "ams:tova", "--kv-budget", "2MiB")
+    m = re.search(r"KV session ([0-9.]+) of ([0-9.]+) MiB budget.*?; ([0-9]+) events", out.stderr)
+    ok = out.returncode == 0 and m and float(m.group(1)) <= float(m.group(2)) and int(m.group(3)) > 0
+    print(f"gemma3 600 tokens in 2 MiB: {m.group(0) if m else out.stderr.strip()}: "
+          f"{'ok' if ok else 'FAIL'}")
+    if not ok:
+        failures.append("budget")
+    return failures
 
 
 def main():
@@ -48,7 +85,7 @@ def main():
         return 77
     model = llama_ref.Model(model_path)
     passed = failed = 0
-    for ids in CASES:
+    for ids in CASES_GEMMA if model.arch == "gemma3" else CASES_LLAMA:
         out = subprocess.run([binary, "logits", "--model", model_path, "--tokens",
                               ",".join(map(str, ids))], capture_output=True, text=True)
         if out.returncode != 0:
@@ -66,6 +103,10 @@ def main():
               f"{'ok' if ok else 'FAIL'}")
         passed += ok
         failed += not ok
+    if model.arch == "gemma3":
+        bad = gemma_generation(binary, model_path)
+        failed += len(bad)
+        passed += 3 - len(bad)
     print(f"check_logits: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
