@@ -217,8 +217,13 @@ TEST(Tokenizer, InitValidation) {
   EXPECT_FALSE(tokenizer_init(tok, d, &err));
   EXPECT_NE(err.find("no-such-pre"), std::string::npos) << err;
   d = tiny_data();
-  d.model = "llama";  // SentencePiece: not this tokenizer
+  d.model = "bert";  // WordPiece: not one amskv knows
   EXPECT_FALSE(tokenizer_init(tok, d, nullptr));
+  d = tiny_data();
+  d.model = "llama";
+  d.scores.assign(d.tokens.size() - 1, 0.f);  // SentencePiece scores of the wrong size
+  EXPECT_FALSE(tokenizer_init(tok, d, &err));
+  EXPECT_NE(err.find("scores"), std::string::npos) << err;
 
   // Bad merges are skipped, not fatal; the rest still apply.
   d = tiny_data();
@@ -396,6 +401,46 @@ TEST_F(SmolLM2, RoundTrip) {
     for (char& c : s) c = spellable[rng() % spellable.size()];
     EXPECT_EQ(detokenize(tok_, enc(tok_, s, false)), s) << "case " << i;
   }
+}
+
+// SentencePiece on a tiny vocabulary: merges go by score (not by order), pieces no token
+// spells fall back to <0xHH> bytes, U+2581 is the space both ways.
+TokenizerData tiny_spm() {
+  TokenizerData d;
+  d.model = "llama";
+  d.tokens = {"<unk>", "<s>",  "</s>", "\xe2\x96\x81", "h",      "e",           "l",
+              "o",     "he",   "ll",   "hell",         "hello", "\xe2\x96\x81hello", "<0x21>",
+              "lo",    "<ctl>"};
+  d.scores = {0, 0, 0, -1, -2, -2, -2, -2, -3, -1, -4, -5, -6, 0, -0.5f, 0};
+  d.token_types.assign(d.tokens.size(), kTokenNormal);
+  d.token_types[0] = kTokenUnknown;
+  d.token_types[1] = d.token_types[2] = d.token_types[15] = kTokenControl;
+  d.token_types[13] = kTokenByte;
+  d.bos_id = 1, d.eos_id = 2, d.unk_id = 0;
+  d.add_space_prefix = false;
+  return d;
+}
+
+TEST(SentencePiece, MergesByScoreAndFallsBackToBytes) {
+  TokenizerData d = tiny_spm();
+  Tokenizer tok;
+  std::string err;
+  ASSERT_TRUE(tokenizer_init(tok, d, &err)) << err;
+  // h e l l o: "ll" (-1) and "lo" (-0.5) compete: "lo" scores higher and merges first, so
+  // "ll" can no longer form and the pieces are he (-3), l, lo.
+  EXPECT_EQ(enc(tok, "hello"), (Ids{8, 6, 14}));
+  // "!" is only spelled by its byte token; "z" by nothing: dropped.
+  EXPECT_EQ(enc(tok, "he!z"), (Ids{8, 13}));
+  // A space is U+2581; <ctl> is parsed as special only when asked.
+  EXPECT_EQ(enc(tok, " h<ctl>"), (Ids{3, 4, 15}));
+  EXPECT_EQ(detokenize(tok, {3, 4, 8, 13}), " hhe!");
+  EXPECT_EQ(detokenize(tok, {15}), "");
+  // With the space prefix, every plain span (the text's start, after a special) gets one.
+  d.add_space_prefix = true;
+  d.scores[9] = 0.5f;  // now "ll" beats "lo": h e ll o -> he ll o -> hell o -> hello
+  ASSERT_TRUE(tokenizer_init(tok, d, &err)) << err;
+  EXPECT_EQ(enc(tok, "hello"), (Ids{12}));
+  EXPECT_EQ(enc(tok, "hello<ctl>hello", true, true), (Ids{1, 12, 15, 12}));
 }
 
 }  // namespace
