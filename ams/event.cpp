@@ -212,7 +212,7 @@ void policy_event(PolicyState& ps, const KvCache& kv, int layer, LayerState& l) 
     wiped[h] = (uint64_t)n_wiped;
     if (ps.observer) {
       amskv_event_info info{};
-      info.layer = layer;
+      info.layer = ps.global_layers ? ps.global_layers[layer] : layer;
       info.kv_head = h;
       info.n_tokens = T;
       info.n_keep = keep;

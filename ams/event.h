@@ -34,6 +34,9 @@ struct PolicyState {
   int ch_scorer[kScorerChannels];
   int scorer_window;  // ScorerNeeds::window of the scorer (0: none)
   float* head_state;  // [n_layers][n_q_heads][head_floats]
+  // The session's layer of each global-layer index (the policy runs on global layers only and
+  // indexes them among themselves); null: the same numbers.
+  const int32_t* global_layers;
   size_t head_floats;
   const ArenaLayout* layout;  // the thread slots' spans
   char* base;

@@ -41,19 +41,33 @@ bool arena_layout(const Geometry& g, NeedsFn needs_fn, int capacity, size_t head
   a.n_channels = needs.n_channels;
   a.n_event_spans = needs.n_event_spans;
   a.head_floats = needs.head_floats;
-  size_t rows, kv_elems, span, cur = 0;
-  // rows = layers * kv heads * capacity; each holds head_dim elements.
-  if (!mul((size_t)g.n_layers * g.n_kv_heads, (size_t)capacity, &rows)) return false;
-  if (!mul(rows, (size_t)g.head_dim, &kv_elems)) return false;
-  if (!mul(kv_elems, dt->elem_bytes, &span)) return false;
+  size_t rows, cur = 0;
+  const size_t n_global = (size_t)(g.n_layers - g.n_local);
   if (!carve(&cur, header_bytes, &a.header)) return false;
-  if (!carve(&cur, (size_t)g.n_layers * kLayerStateBytes, &a.layers)) return false;
-  if (!carve(&cur, span, &a.keys) || !carve(&cur, span, &a.values)) return false;
-  const size_t scale_span = dt->row_scale ? rows * 4 : 0;
-  if (!carve(&cur, scale_span, &a.key_scales) || !carve(&cur, scale_span, &a.value_scales))
+  if (!carve(&cur, (size_t)g.n_layers * kLayerStateBytes, &a.layers) ||
+      !carve(&cur, (size_t)g.n_layers * 4, &a.layer_index) ||
+      !carve(&cur, (size_t)g.n_layers * 4, &a.layer_window) ||
+      !carve(&cur, n_global * 4, &a.global_layers))
     return false;
-  a.kv_bytes = 2 * span + 2 * scale_span;
-  if (!carve(&cur, rows * 4, &a.positions)) return false;
+  // Keys, values, their scales and positions: of the global layers at `capacity`, then of
+  // the local ones at `window`. rows = layers * kv heads * slots; each holds head_dim elements.
+  const auto storage = [&](size_t layers, size_t slots, size_t* r, size_t* k, size_t* v, size_t* ks,
+                           size_t* vs, size_t* pos, size_t* bytes) {
+    size_t kv_elems, span;
+    if (!mul(layers * g.n_kv_heads, slots, r) || !mul(*r, (size_t)g.head_dim, &kv_elems) ||
+        !mul(kv_elems, dt->elem_bytes, &span))
+      return false;
+    const size_t scale_span = dt->row_scale ? *r * 4 : 0;
+    *bytes = 2 * span + 2 * scale_span;
+    return carve(&cur, span, k) && carve(&cur, span, v) && carve(&cur, scale_span, ks) &&
+           carve(&cur, scale_span, vs) && carve(&cur, *r * 4, pos);
+  };
+  size_t ring_rows;
+  if (!storage(n_global, (size_t)capacity, &rows, &a.keys, &a.values, &a.key_scales,
+               &a.value_scales, &a.positions, &a.kv_bytes) ||
+      !storage((size_t)g.n_local, (size_t)g.window, &ring_rows, &a.ring_keys, &a.ring_values,
+               &a.ring_key_scales, &a.ring_value_scales, &a.ring_positions, &a.ring_kv_bytes))
+    return false;
   if (!carve(&cur, (size_t)g.head_dim / 2 * 8, &a.rope_freqs)) return false;
   a.policy_begin = (cur + kAlign - 1) / kAlign * kAlign;
   for (int c = 0; c < needs.n_channels; ++c) {
@@ -68,7 +82,8 @@ bool arena_layout(const Geometry& g, NeedsFn needs_fn, int capacity, size_t head
   // One thread's slot.
   const size_t G = (size_t)(g.n_q_heads / g.n_kv_heads), d = (size_t)g.head_dim;
   size_t slot = 0, scores;
-  if (!mul(G * 4, (size_t)capacity, &scores) || !carve(&slot, scores, &a.scores) ||
+  const size_t row = (size_t)(capacity > g.window ? capacity : g.window);
+  if (!mul(G * 4, row, &scores) || !carve(&slot, scores, &a.scores) ||
       !carve(&slot, G * d * 4, &a.q) || !carve(&slot, d * 4, &a.k) ||
       !carve(&slot, 2 * d * 4, &a.rope) || !carve(&slot, (size_t)capacity * 4, &a.kept))
     return false;

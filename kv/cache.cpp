@@ -1,20 +1,25 @@
 #include "kv/cache.h"
 
+#include <cstring>
+
 namespace amskv {
 
-KvCache kv_cache(const Geometry& g, const ArenaLayout& layout, char* base, const Kernels* kern) {
+KvCache kv_cache(const Geometry& g, const ArenaLayout& layout, char* base, const Kernels* kern,
+                 bool ring) {
   KvCache c{};
   c.g = g;
-  c.capacity = layout.capacity;
+  c.capacity = ring ? g.window : layout.capacity;
   c.dt = dtype_ops(g.dtype);
   c.kern = kern;
   c.row_bytes = (size_t)g.head_dim * c.dt->elem_bytes;
-  c.keys = base + layout.keys;
-  c.values = base + layout.values;
-  c.key_scales = c.dt->row_scale ? (float*)(base + layout.key_scales) : nullptr;
-  c.value_scales = c.dt->row_scale ? (float*)(base + layout.value_scales) : nullptr;
-  c.positions = (int32_t*)(base + layout.positions);
-  c.n_channels = layout.n_channels;
+  c.keys = base + (ring ? layout.ring_keys : layout.keys);
+  c.values = base + (ring ? layout.ring_values : layout.values);
+  const size_t ks = ring ? layout.ring_key_scales : layout.key_scales;
+  const size_t vs = ring ? layout.ring_value_scales : layout.value_scales;
+  c.key_scales = c.dt->row_scale ? (float*)(base + ks) : nullptr;
+  c.value_scales = c.dt->row_scale ? (float*)(base + vs) : nullptr;
+  c.positions = (int32_t*)(base + (ring ? layout.ring_positions : layout.positions));
+  c.n_channels = ring ? 0 : layout.n_channels;
   for (int i = 0; i < layout.n_channels; ++i) {
     c.channel[i] = base + layout.channel[i];
     c.moves[i] = layout.channel_moves[i];
@@ -55,6 +60,18 @@ void kv_qk(const KvCache& c, int layer, int h, const float* q, int n_q, int n, f
 void kv_av(const KvCache& c, int layer, int h, const float* p, int n_q, int ld, int n, float* out) {
   c.dt->av(*c.kern, p, n_q, ld, kv_values(c, layer, h), kv_value_scales(c, layer, h), n,
            c.g.head_dim, out);
+}
+
+void kv_move(const KvCache& c, int layer, int h, int from, int to) {
+  std::memcpy(kv_keys(c, layer, h) + to * c.row_bytes, kv_keys(c, layer, h) + from * c.row_bytes,
+              c.row_bytes);
+  std::memcpy(kv_values(c, layer, h) + to * c.row_bytes,
+              kv_values(c, layer, h) + from * c.row_bytes, c.row_bytes);
+  if (c.dt->row_scale) {
+    kv_key_scales(c, layer, h)[to] = kv_key_scales(c, layer, h)[from];
+    kv_value_scales(c, layer, h)[to] = kv_value_scales(c, layer, h)[from];
+  }
+  kv_positions(c, layer, h)[to] = kv_positions(c, layer, h)[from];
 }
 
 void kv_compact(const KvCache& c, int layer, int h, const int32_t* kept, int n_keep) {

@@ -39,8 +39,10 @@ struct KvCache {
   bool moves[kMaxChannels];
 };
 
-// Views of the block `base` as carved by `layout`.
-KvCache kv_cache(const Geometry& g, const ArenaLayout& layout, char* base, const Kernels* kern);
+// Views of the block `base` as carved by `layout`: the global layers' storage, or with `ring`
+// the local layers' (capacity = the window, no channels).
+KvCache kv_cache(const Geometry& g, const ArenaLayout& layout, char* base, const Kernels* kern,
+                 bool ring = false);
 
 // First slot of (layer, h) in every [n_layers][n_kv][capacity] array.
 inline size_t kv_row0(const KvCache& c, int layer, int h) {
@@ -80,6 +82,8 @@ void kv_qk(const KvCache& c, int layer, int h, const float* q, int n_q, int n, f
            int ld);
 // out[g] = sum_j p[g * ld + j] * value j over the first n values of (layer, h), g < n_q.
 void kv_av(const KvCache& c, int layer, int h, const float* p, int n_q, int ld, int n, float* out);
+// A local layer's ring drops slot `to`: the token of slot `from` moves there.
+void kv_move(const KvCache& c, int layer, int h, int from, int to);
 // The one apply step: slot i takes slot kept[i] for i < n_keep (kept strictly ascending) in
 // every per-token array of (layer, h) that moves with its token.
 void kv_compact(const KvCache& c, int layer, int h, const int32_t* kept, int n_keep);

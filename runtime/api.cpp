@@ -34,6 +34,7 @@ amskv_config amskv_config_default(void) {
   c.policy = "streaming";
   c.n_threads = 1;
   c.interval = 0;
+  c.layer_window = NULL;
   return c;
 }
 

@@ -1,5 +1,6 @@
 // The decode step and prefill: store the new token's key and value, attend over the held
-// ones, and run a compression event first when the layer is full.
+// ones, and run a compression event first when the layer is full. A local (sliding-window)
+// layer instead drops the tokens that left its window from its ring: no events, no policy.
 #include <cmath>
 #include <cstring>
 
@@ -52,7 +53,8 @@ amskv_status check_call(amskv_session* s, int layer, int32_t pos0, int n_tokens,
     return AMSKV_E_NONFINITE;
   }
   const int capacity = s->layout.capacity;
-  if (s->policy.p.kind == PolicyKind::kFull && ls.n_tokens + n_tokens > capacity) {
+  if (s->policy.p.kind == PolicyKind::kFull && !s->layer_window[layer] &&
+      ls.n_tokens + n_tokens > capacity) {
     format_error(s->error,
                  "layer %d is full: it holds %d of %d tokens and policy 'full' evicts nothing "
                  "(%d more requested); raise the budget or choose an eviction policy",
@@ -84,16 +86,18 @@ float* slot_f32(amskv_session* s, int thread, size_t offset) {
 }
 
 // Stores one token's keys and values (all KV heads) at `slot`, rotating the keys with
-// `table` (the token's RoPE table). Uses thread 0's key scratch.
+// `table` (the token's RoPE table). Uses thread 0's key scratch. A global layer's policy
+// sees the store; a local layer has none.
 void store_token(amskv_session* s, int layer, int slot_index, int32_t pos, const float* k,
                  const float* v, const float* table) {
-  const int d = s->geo.head_dim;
+  const int d = s->geo.head_dim, li = s->layer_index[layer];
+  const bool local = s->layer_window[layer] > 0;
   float* krow = slot_f32(s, 0, s->layout.k);
   for (int h = 0; h < s->geo.n_kv_heads; ++h) {
     std::memcpy(krow, k + (size_t)h * d, (size_t)d * 4);
     apply_rope(s, krow, 1, table);
-    kv_store(s->kv, layer, h, slot_index, krow, v + (size_t)h * d, pos);
-    policy_store(s->policy, s->kv, layer, s->layers[layer], h, slot_index);
+    kv_store(local ? s->ring : s->kv, li, h, slot_index, krow, v + (size_t)h * d, pos);
+    if (!local) policy_store(s->policy, s->kv, li, s->layers[layer], h, slot_index);
   }
 }
 
@@ -102,18 +106,49 @@ void store_token(amskv_session* s, int layer, int slot_index, int32_t pos, const
 // RoPE table.
 void attend_group(amskv_session* s, int layer, int h, int n_keys, int32_t pos, const float* q,
                   float* out, const float* table, int thread) {
-  const int d = s->geo.head_dim, G = s->policy.group, ld = s->layout.capacity;
+  const bool local = s->layer_window[layer] > 0;
+  const KvCache& kv = local ? s->ring : s->kv;
+  const int li = s->layer_index[layer];
+  const int d = s->geo.head_dim, G = s->policy.group, ld = kv.capacity;
   float* scores = slot_f32(s, thread, s->layout.scores);
   float* qg = slot_f32(s, thread, s->layout.q);
   const float scale = 1.f / std::sqrt((float)d);
   const float* src = q + (size_t)h * G * d;
   for (int i = 0; i < G * d; ++i) qg[i] = src[i] * scale;
   apply_rope(s, qg, G, table);
-  kv_qk(s->kv, layer, h, qg, G, n_keys, scores, ld);
+  kv_qk(kv, li, h, qg, G, n_keys, scores, ld);
   for (int g = 0; g < G; ++g) s->kern->softmax(scores + (size_t)g * ld, n_keys);
   // While the rows are hot.
-  policy_observe(s->policy, s->kv, layer, s->layers[layer], h, n_keys, scores, ld, src, pos);
-  kv_av(s->kv, layer, h, scores, G, ld, n_keys, out + (size_t)h * G * d);
+  if (!local) policy_observe(s->policy, kv, li, s->layers[layer], h, n_keys, scores, ld, src, pos);
+  kv_av(kv, li, h, scores, G, ld, n_keys, out + (size_t)h * G * d);
+}
+
+// One token of a local layer (arguments checked): the tokens at positions pos - window or
+// older leave the ring (the last slot moves into each one's place; with consecutive positions
+// that is one token, once the ring is full), the new one goes last, attention over the ring.
+void attend_local(amskv_session* s, int layer, int32_t pos, const float* q, const float* k,
+                  const float* v, float* out, float* table) {
+  LayerState& l = s->layers[layer];
+  const int li = s->layer_index[layer], w = s->layer_window[layer];
+  int n = l.cells.n_tokens;
+  const int32_t* held = kv_positions(s->ring, li, 0);  // the same for every KV head
+  for (int i = 0; i < n;) {
+    if (held[i] > pos - w) {
+      ++i;
+      continue;
+    }
+    --n;
+    if (i != n)
+      for (int h = 0; h < s->geo.n_kv_heads; ++h) kv_move(s->ring, li, h, n, i);
+  }
+  rope_table_for(s, pos, table);
+  store_token(s, layer, n, pos, k, v, table);
+  l.cells.n_tokens = n + 1;
+  l.cells.last_pos = pos;
+  s->tokens_seen++;
+  parallel_for(s->geo.n_threads, s->geo.n_kv_heads, [&](int h, int thread) {
+    attend_group(s, layer, h, n + 1, pos, q, out, table, thread);
+  });
 }
 
 }  // namespace
@@ -122,10 +157,15 @@ amskv_status session_attend(amskv_session* s, int layer, int32_t pos, const floa
                             const float* k, const float* v, float* out) {
   amskv_status st = check_call(s, layer, pos, 1, q, k, v, out);
   if (st != AMSKV_OK) return st;
-  LayerState& l = s->layers[layer];
-  if (l.cells.n_tokens == s->layout.capacity) policy_event(s->policy, s->kv, layer, l);
   // One RoPE table for the token, shared read-only by every head and thread.
   float* table = slot_f32(s, 0, s->layout.rope);
+  if (s->layer_window[layer]) {
+    attend_local(s, layer, pos, q, k, v, out, table);
+    return AMSKV_OK;
+  }
+  LayerState& l = s->layers[layer];
+  const int li = s->layer_index[layer];
+  if (l.cells.n_tokens == s->layout.capacity) policy_event(s->policy, s->kv, li, l);
   rope_table_for(s, pos, table);
   store_token(s, layer, l.cells.n_tokens, pos, k, v, table);
   l.cells.n_tokens++;
@@ -135,7 +175,7 @@ amskv_status session_attend(amskv_session* s, int layer, int32_t pos, const floa
   parallel_for(s->geo.n_threads, s->geo.n_kv_heads, [&](int h, int thread) {
     attend_group(s, layer, h, n_keys, pos, q, out, table, thread);
   });
-  policy_step(s->policy, s->kv, layer, l, n_keys, pos);
+  policy_step(s->policy, s->kv, li, l, n_keys, pos);
   return AMSKV_OK;
 }
 
@@ -144,13 +184,19 @@ amskv_status session_prefill(amskv_session* s, int layer, int32_t pos0, int n_to
   amskv_status st = check_call(s, layer, pos0, n_tokens, q, k, v, out);
   if (st != AMSKV_OK) return st;
   LayerState& l = s->layers[layer];
-  const int capacity = s->layout.capacity;
+  const int capacity = s->layout.capacity, li = s->layer_index[layer];
   const size_t d = (size_t)s->geo.head_dim;
   const size_t q_stride = s->geo.n_q_heads * d, kv_stride = s->geo.n_kv_heads * d;
+  if (s->layer_window[layer]) {  // a local layer: token by token through its ring
+    for (int t = 0; t < n_tokens; ++t)
+      attend_local(s, layer, pos0 + t, q + t * q_stride, k + t * kv_stride, v + t * kv_stride,
+                   out + t * q_stride, slot_f32(s, 0, s->layout.rope));
+    return AMSKV_OK;
+  }
   // Chunks fill the free space; a full layer is compressed between chunks, so a prompt of
   // any length fits the budget.
   for (int done = 0; done < n_tokens;) {
-    if (l.cells.n_tokens == capacity) policy_event(s->policy, s->kv, layer, l);
+    if (l.cells.n_tokens == capacity) policy_event(s->policy, s->kv, li, l);
     const int free = capacity - l.cells.n_tokens;
     const int chunk = n_tokens - done < free ? n_tokens - done : free;
     const int held = l.cells.n_tokens;
@@ -171,7 +217,7 @@ amskv_status session_prefill(amskv_session* s, int layer, int32_t pos0, int n_to
       }
     });
     for (int t = 0; t < chunk; ++t)
-      policy_step(s->policy, s->kv, layer, l, held + t + 1, pos0 + done + t);
+      policy_step(s->policy, s->kv, li, l, held + t + 1, pos0 + done + t);
     l.cells.n_tokens = held + chunk;
     l.cells.last_pos = pos0 + done + chunk - 1;
     s->tokens_seen += (uint64_t)chunk;

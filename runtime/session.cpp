@@ -78,6 +78,22 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy, amskv_st
     return false;
   }
   *geo = Geometry{c->n_layers, c->n_q_heads, c->n_kv_heads, c->head_dim, dtype, c->n_threads};
+  if (c->layer_window) {
+    for (int l = 0; l < c->n_layers; ++l) {
+      const int32_t w = c->layer_window[l];
+      if (w < 0 || w > kMaxCapacity) {
+        set_thread_error("layer_window[%d] must be 0 (global) or a window in [1, %d], got %d", l,
+                         kMaxCapacity, w);
+        return false;
+      }
+      if (w > 0) geo->n_local++, geo->window = w > geo->window ? w : geo->window;
+    }
+    if (geo->n_local == c->n_layers) {
+      set_thread_error("layer_window marks all %d layers local: at least one must be global",
+                       c->n_layers);
+      return false;
+    }
+  }
   return true;
 }
 
@@ -94,9 +110,10 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy, A
     arena_layout(*geo, needs, min_cap, kHeaderBytes, &need);
     *status = AMSKV_E_BUDGET;
     set_thread_error(
-        "budget of %zu bytes is too small: policy '%s' needs at least %d tokens per layer, "
-        "which takes %zu bytes for this config",
-        budget, c->policy, min_cap, need.total);
+        "budget of %zu bytes is too small: policy '%s' needs at least %d tokens per global "
+        "layer, which takes %zu bytes for this config%s",
+        budget, c->policy, min_cap, need.total,
+        geo->n_local ? " (the local layers' windows included)" : "");
     return false;
   }
   arena_layout(*geo, needs, cap, kHeaderBytes, layout);
@@ -172,10 +189,23 @@ amskv_status session_create_in(const amskv_config* config, void* mem, size_t byt
   s->kern = kern;
   s->layout = layout;
   s->kv = kv_cache(geo, s->layout, base, kern);
+  s->ring = kv_cache(geo, s->layout, base, kern, true);
+  // Each layer's kind and index among its kind.
+  int32_t* index = (int32_t*)(base + layout.layer_index);
+  int32_t* window = (int32_t*)(base + layout.layer_window);
+  int32_t* global_layers = (int32_t*)(base + layout.global_layers);
+  for (int l = 0, n_global = 0, n_local = 0; l < geo.n_layers; ++l) {
+    window[l] = config->layer_window ? config->layer_window[l] : 0;
+    index[l] = window[l] ? n_local++ : n_global++;
+    if (!window[l]) global_layers[index[l]] = l;
+  }
+  s->layer_index = index;
+  s->layer_window = window;
   const int target =
       policy.kind == PolicyKind::kFull ? layout.capacity : layout.capacity - interval;
   policy_init(&s->policy, policy, geo, s->layout, base, target, config->rope_theta,
               config->rope_style == AMSKV_ROPE_NEOX);
+  s->policy.global_layers = global_layers;
   s->rope_theta = config->rope_theta;
   s->rope_style = config->rope_style;
   s->budget = bytes;
@@ -242,6 +272,9 @@ amskv_stats session_stats(const amskv_session* s) {
   st.wipe_segments = p.wipe_segments;
   st.wiped_segments = p.wiped_segments;
   st.wipe_rate = p.wipe_segments ? (double)p.wiped_segments / (double)p.wipe_segments : 0.0;
+  st.local_layers = s->geo.n_local;
+  st.local_capacity_tokens = s->geo.window;
+  st.local_kv_bytes = s->layout.ring_kv_bytes;
   return st;
 }
 

@@ -18,9 +18,12 @@ struct amskv_session {
   amskv::Geometry geo;
   const amskv::Kernels* kern;
   amskv::ArenaLayout layout;
-  amskv::KvCache kv;          // the storage (kv/cache.h)
-  amskv::PolicyState policy;  // the eviction policy (ams/event.h)
-  amskv::LayerState* layers;  // [n_layers]
+  amskv::KvCache kv;            // the global layers' storage (kv/cache.h)
+  amskv::KvCache ring;          // the local (sliding-window) layers' rings
+  const int32_t* layer_index;   // [n_layers] index among the layers of its kind
+  const int32_t* layer_window;  // [n_layers] 0: global; else the local layer's window
+  amskv::PolicyState policy;    // the eviction policy (ams/event.h)
+  amskv::LayerState* layers;    // [n_layers]
   float rope_theta;
   amskv_rope_style rope_style;
   size_t budget;

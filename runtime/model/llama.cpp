@@ -226,6 +226,7 @@ bool llama_load(const char* path, LlamaModel* m, std::string* err) {
          !get(f, p + "post_ffw_norm.weight", hp.n_embd, 1, &L.post_ffn_norm, err)))
       return false;
     L.local = A.swa_period > 0 && (l + 1) % A.swa_period != 0;
+    if (A.swa_period > 0) m->layer_window.push_back(L.local ? hp.sliding_window : 0);
   }
   // RoPE in the runner where the layers differ; the session then stores the keys as given.
   m->rope_in_runner = A.swa_period > 0;
@@ -260,6 +261,7 @@ amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, con
   cfg.kv_dtype = kv_dtype;
   cfg.rope_theta = m.hp.rope_theta;
   cfg.rope_style = m.rope_in_runner ? AMSKV_ROPE_NONE : m.arch->rope;
+  cfg.layer_window = m.layer_window.empty() ? nullptr : m.layer_window.data();
   cfg.policy = policy;
   cfg.n_threads = n_threads;
   return cfg;

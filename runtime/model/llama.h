@@ -70,7 +70,8 @@ struct LlamaModel {
   GgufFile file;
   const LlamaArch* arch = nullptr;
   LlamaHparams hp;
-  std::vector<double> inv_freq[2];  // runner-side RoPE (global, local) when rope_in_runner
+  std::vector<double> inv_freq[2];    // runner-side RoPE (global, local) when rope_in_runner
+  std::vector<int32_t> layer_window;  // the session's (amskv_config.layer_window), or empty
   bool rope_in_runner = false;
   std::vector<LlamaLayer> layers;
   const GgufTensor* tok_embd = nullptr;

@@ -78,7 +78,7 @@ struct BadCall {
 class BadInputPerPolicy : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(BadInputPerPolicy, RejectedDecodeCallsChangeNothing) {
-  Twins t(GetParam(), 100 << 10);
+  Twins t(GetParam(), 128 << 10);
   for (int i = 0; i < 300; ++i) t.step();
   ASSERT_GT(t.a.stats().events, 0u);  // past capacity: events have run
   const float nan = std::numeric_limits<float>::quiet_NaN();

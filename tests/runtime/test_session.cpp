@@ -2,6 +2,7 @@
 // RoPE over the tokens the policy should hold, for random geometries, dtypes and styles.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -43,8 +44,12 @@ void rope(std::vector<double>& x, int heads, int d, int32_t pos, double theta,
 struct RefLayer {
   std::vector<Token> held;
   std::vector<double> attend(const amskv_config& c, int32_t pos, const float* q, const float* k,
-                             const float* v, int capacity, int target, bool evict) {
+                             const float* v, int capacity, int target, bool evict, int window = 0) {
     const int d = c.head_dim, G = c.n_q_heads / c.n_kv_heads;
+    if (window)  // a local layer sees the positions (pos - window, pos]
+      held.erase(std::remove_if(held.begin(), held.end(),
+                                [&](const Token& t) { return t.pos <= pos - window; }),
+                 held.end());
     if ((int)held.size() == capacity && evict) {
       std::vector<Token> kept(held.begin(), held.begin() + 4);
       kept.insert(kept.end(), held.end() - (target - 4), held.end());
@@ -288,6 +293,107 @@ TEST(Session, ForcingAnIsaTheCpuLacksFails) {
       EXPECT_NE(std::string(amskv_last_error(nullptr)).find("not available"), std::string::npos);
     }
   EXPECT_EQ(amskv_set_isa("auto"), AMSKV_OK);
+}
+
+// Sliding-window layers: a local layer attends over exactly the positions of its window (gaps
+// in the positions included), holds at most its window, runs no events; the global layers
+// keep their policy; prefill equals decode; the budget is split and reported.
+TEST(Session, LocalLayersAttendOverTheirWindowOnly) {
+  std::mt19937 rng(11);
+  constexpr int kWindow = 8;
+  const int32_t windows[3] = {kWindow, 0, 5};
+  for (Geometry g : {Geometry{4, 1, 64}, Geometry{6, 2, 40}})
+    for (amskv_dtype dt : {AMSKV_F32, AMSKV_Q8}) {
+      amskv_config c = make_config(g, dt, AMSKV_ROPE_NEOX, "streaming", 3);
+      c.layer_window = windows;
+      amskv::Session s, p;
+      const size_t budget = amskv_budget_for_capacity(&c, 120);
+      ASSERT_EQ(s.create(c, budget), AMSKV_OK) << s.last_error();
+      ASSERT_EQ(p.create(c, budget), AMSKV_OK) << p.last_error();
+      const amskv_stats st = s.stats();
+      EXPECT_EQ(st.capacity_tokens, 120);
+      EXPECT_EQ(st.local_layers, 2);
+      EXPECT_EQ(st.local_capacity_tokens, kWindow);
+      const size_t elem = dt == AMSKV_F32 ? 4 : 1, scale = dt == AMSKV_Q8 ? 4 : 0;
+      EXPECT_EQ(st.local_kv_bytes, 2 * 2 * (size_t)g.nkv * kWindow * (g.d * elem + scale));
+      RefLayer ref[3];
+      const int cap = st.capacity_tokens, target = st.target_tokens;
+      std::vector<float> qs, ks, vs;
+      std::vector<int32_t> positions;
+      int32_t pos = -1;
+      for (int t = 0; t < 300; ++t) {
+        pos += t < 200 ? 1 : t % 7 == 0 ? 9 : 2;  // consecutive, then gaps
+        auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d),
+             v = randoms(rng, g.nkv * g.d);
+        positions.push_back(pos);
+        qs.insert(qs.end(), q.begin(), q.end());
+        ks.insert(ks.end(), k.begin(), k.end());
+        vs.insert(vs.end(), v.begin(), v.end());
+        for (int l = 0; l < 3; ++l) {
+          std::vector<float> out(q.size());
+          ASSERT_EQ(s.attend(l, pos, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
+          auto want = ref[l].attend(c, pos, q.data(), k.data(), v.data(), cap, target,
+                                    windows[l] == 0, windows[l]);
+          expect_close(out, want, tolerance(dt),
+                       "layer " + std::to_string(l) + " token " + std::to_string(t));
+          if (windows[l]) {
+            EXPECT_EQ(s.layer_tokens(l), (int)ref[l].held.size());
+          }
+        }
+      }
+      EXPECT_LE(s.layer_tokens(0), kWindow);
+      EXPECT_LE(s.layer_tokens(2), 5);
+      EXPECT_GT(s.stats().events, 0u);  // the global layer's
+      // Prefill of the consecutive part, then decode: the same outputs as decode alone.
+      for (int l = 0; l < 3; ++l) {
+        const size_t qn = (size_t)g.nq * g.d, kn = (size_t)g.nkv * g.d;
+        std::vector<float> out(200 * qn), again(qn);
+        ASSERT_EQ(p.prefill(l, 0, 200, qs.data(), ks.data(), vs.data(), out.data()), AMSKV_OK);
+        std::vector<float> first(qn);
+        amskv::Session d;
+        ASSERT_EQ(d.create(c, budget), AMSKV_OK);
+        for (int t = 0; t < 200; ++t) {
+          ASSERT_EQ(d.attend(l, t, qs.data() + t * qn, ks.data() + t * kn, vs.data() + t * kn,
+                             again.data()),
+                    AMSKV_OK);
+          for (size_t i = 0; i < qn; ++i)
+            ASSERT_NEAR(out[t * qn + i], again[i], 1e-5) << "layer " << l << " token " << t;
+        }
+        EXPECT_EQ(p.layer_tokens(l), d.layer_tokens(l));
+      }
+    }
+}
+
+TEST(Session, LocalLayerWindowsAreChecked) {
+  int32_t windows[2] = {4, 4};
+  amskv_config c = make_config(Geometry{2, 1, 64}, AMSKV_F16, AMSKV_ROPE_NEOX, "full", 2);
+  c.layer_window = windows;
+  EXPECT_EQ(amskv_session_bytes(&c, 1 << 20), 0u);  // every layer local
+  EXPECT_NE(std::string(amskv_last_error(nullptr)).find("at least one must be global"),
+            std::string::npos);
+  windows[1] = -1;
+  EXPECT_EQ(amskv_session_bytes(&c, 1 << 20), 0u);
+  windows[1] = 0;
+  const size_t with = amskv_session_bytes(&c, 1 << 20);
+  c.layer_window = nullptr;
+  amskv_session* a;
+  ASSERT_EQ(amskv_session_create(&c, 1 << 20, &a), AMSKV_OK);
+  c.layer_window = windows;
+  amskv_session* b;
+  ASSERT_EQ(amskv_session_create(&c, 1 << 20, &b), AMSKV_OK);
+  amskv_stats sa, sb;
+  amskv_get_stats(a, &sa);
+  amskv_get_stats(b, &sb);
+  EXPECT_EQ(sb.bytes_used, with);
+  EXPECT_GT(sb.capacity_tokens, sa.capacity_tokens);  // one global layer shares the budget
+  EXPECT_EQ(sa.local_layers, 0);
+  // 'full' never refuses a local layer: its ring drops what leaves the window.
+  std::vector<float> q(128, 0.5f), kv(64, 0.25f), out(128);
+  for (int t = 0; t < 3 * sb.capacity_tokens; ++t)
+    ASSERT_EQ(amskv_attend(b, 0, t, q.data(), kv.data(), kv.data(), out.data()), AMSKV_OK);
+  EXPECT_EQ(amskv_layer_tokens(b, 0), 4);
+  amskv_session_destroy(a);
+  amskv_session_destroy(b);
 }
 
 TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {

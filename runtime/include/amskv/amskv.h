@@ -63,6 +63,12 @@ typedef struct amskv_config {
   const char* policy; /* "full", "streaming", ... with ",key=value" options; copied at creation */
   int n_threads;      /* OpenMP threads for one call; 1 runs without any thread pool */
   int interval;       /* tokens between compression events per layer; 0 = automatic */
+  /* Sliding-window layers (Gemma 2/3 and other hybrid models): NULL, or [n_layers] where 0
+   * marks a global layer and w > 0 a local one whose token at position p sees the positions
+   * (p - w, p]. A local layer holds exactly its last w tokens in a ring of its own (no events,
+   * no policy state); the global layers share the rest of the budget under the policy. Read
+   * at creation only. At least one layer must be global. */
+  const int32_t* layer_window;
 } amskv_config;
 
 typedef struct amskv_stats {
@@ -81,6 +87,12 @@ typedef struct amskv_stats {
   uint64_t wipe_segments;  /* regions seen, over events, layers and heads */
   uint64_t wiped_segments; /* of which wiped out */
   double wipe_rate;        /* wiped_segments / wipe_segments, 0 before any event */
+  /* Sliding-window layers (config.layer_window): how many, the tokens each ring holds (the
+   * largest window) and their keys and values; kv_bytes and capacity_tokens above are the
+   * global layers'. Zero without local layers. */
+  int local_layers;
+  int local_capacity_tokens;
+  size_t local_kv_bytes;
 } amskv_stats;
 
 /* What one compression event did to one KV head, for observers. Pointers are valid during
