@@ -41,9 +41,12 @@ CASES_LLAMA = [
 ]
 # Gemma 3: <bos> "The Eiffel Tower is located in the city of", and <bos> <start_of_turn>
 # "user" "\n" "Hi" <end_of_turn> "\n" <start_of_turn> "model" "\n".
+# The third, 700 tokens, passes the 512-token window of the local layers (without the window
+# the logits move by about 6).
 CASES_GEMMA = [
     [2, 818, 94648, 25822, 563, 5628, 528, 506, 3207, 529],
     [2, 105, 2364, 107, 10979, 106, 107, 105, 4368, 107],
+    [2] + [1000 + (i * 7919) % 50000 for i in range(699)],
 ]
 
 
