@@ -228,12 +228,24 @@ bool llama_load(const char* path, LlamaModel* m, std::string* err) {
     L.local = A.swa_period > 0 && (l + 1) % A.swa_period != 0;
     if (A.swa_period > 0) m->layer_window.push_back(L.local ? hp.sliding_window : 0);
   }
-  // RoPE in the runner where the layers differ; the session then stores the keys as given.
-  m->rope_in_runner = A.swa_period > 0;
+  // Llama 3.1 and later: per-frequency factors that divide the frequencies (rope_freqs).
+  const GgufTensor* factors = nullptr;
+  if (gguf_tensor(f, "rope_freqs.weight") &&
+      !get(f, "rope_freqs.weight", hp.head_dim / 2, 1, &factors, err))
+    return false;
+  // RoPE in the runner where the layers differ or the frequencies are the file's; the session
+  // then stores the keys as given.
+  m->rope_in_runner = A.swa_period > 0 || factors;
   if (m->rope_in_runner)
     for (int kind = 0; kind < 2; ++kind) {
       m->inv_freq[kind].resize(hp.head_dim / 2);
       rope_inv_freq(kind ? A.swa_rope_theta : hp.rope_theta, hp.head_dim, m->inv_freq[kind].data());
+      for (int i = 0; factors && i < hp.head_dim / 2; ++i) {
+        const float fi = ((const float*)factors->data)[i];
+        if (!(fi > 0.f && fi < 1e6f))
+          return fail(err, "model: rope_freqs.weight holds a factor that is not positive");
+        m->inv_freq[kind][i] /= fi;
+      }
     }
   TokenizerData td;
   if (!tokenizer_data_from_gguf(f, &td, err)) return false;

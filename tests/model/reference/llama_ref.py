@@ -6,7 +6,7 @@ Reads the file with the `gguf` package (gguf.GGUFReader, gguf.quants.dequantize)
 whole prompt with causal attention in float64 and returns the last position's logits.
 RoPE: llama's NORMAL style rotates adjacent pairs (2i, 2i+1) of each head by
 pos * theta^(-2i/head_dim); qwen2 and gemma3 rotate the halves' pairs (i, i + head_dim/2).
-qwen2 adds biases to q, k and v. gemma3 (as llama.cpp computes it from the converted file,
+Llama 3.1's rope_freqs factors divide the frequencies. qwen2 adds biases to q, k and v. gemma3 (as llama.cpp computes it from the converted file,
 whose norm weights already hold 1 + w): embeddings times sqrt(n_embd), RMSNorm of every q and
 k head, norms after attention and after the FFN, a GELU (tanh) gate, and five local layers
 (a window of sliding_window tokens, RoPE base 10000) before every global one.
@@ -53,11 +53,13 @@ def rmsnorm(x, w, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
-def rope(x, pos, theta, neox=False):
+def rope(x, pos, theta, neox=False, factors=None):
     """x: [n][heads][d]; rotates pairs (2i, 2i+1), or (i, i + d/2) with neox, at absolute
-    positions pos."""
+    positions pos; Llama 3's rope_freqs factors divide the frequencies."""
     d = x.shape[-1]
     freq = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)  # [d/2]
+    if factors is not None:
+        freq = freq / factors
     ang = pos[:, None].astype(np.float64) * freq[None, :]  # [n][d/2]
     cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
     i0, i1 = (slice(0, d // 2), slice(d // 2, d)) if neox else (slice(0, d, 2), slice(1, d, 2))
@@ -106,7 +108,8 @@ def last_logits(m, tokens):
             q = rmsnorm(q, t[p + "attn_q_norm.weight"], m.eps)
             k = rmsnorm(k, t[p + "attn_k_norm.weight"], m.eps)
         neox = m.arch != "llama"
-        q, k = rope(q, pos, theta, neox), rope(k, pos, theta, neox)
+        factors = t.get("rope_freqs.weight")
+        q, k = rope(q, pos, theta, neox, factors), rope(k, pos, theta, neox, factors)
         att = np.empty((n, m.n_head, m.head_dim))
         for hd in range(m.n_head):
             kv = hd // group
