@@ -62,9 +62,10 @@ int cmd_chat(int argc, char** argv) {
     add(f.end, true);
     amskv_stats st;
     amskv_get_stats(gen.c.kv, &st);
-    std::fprintf(stderr, "[%ld tokens, %.1f tok/s; position %d, layer 0 holds %d, %llu events]\n",
-                 generated, generated / seconds_since(t0), gen.c.pos,
-                 amskv_layer_tokens(gen.c.kv, 0), (unsigned long long)st.events);
+    const int gl = first_global_layer(gen.m);
+    std::fprintf(stderr, "[%ld tokens, %.1f tok/s; position %d, layer %d holds %d, %llu events]\n",
+                 generated, generated / seconds_since(t0), gen.c.pos, gl,
+                 amskv_layer_tokens(gen.c.kv, gl), (unsigned long long)st.events);
   }
   print_eviction(gen.c);
   return 0;

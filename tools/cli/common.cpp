@@ -29,7 +29,8 @@ const struct {
 std::string model_path(const std::string& name_or_path) {
   const char* home = std::getenv("HOME");
   const char* cache = std::getenv("AMSKV_CACHE");
-  const std::string dir = cache && *cache ? cache : std::string(home ? home : ".") + "/.cache/amskv";
+  const std::string dir =
+      cache && *cache ? cache : std::string(home ? home : ".") + "/.cache/amskv";
   for (const auto& m : kModels)
     if (name_or_path == m.name) return dir + "/" + m.file;
   return name_or_path;

@@ -102,7 +102,8 @@ void close_stream(Eval& ev, Stream& s) {
     c.wiped += (double)st.wiped_segments;
     bool held = st.bytes_used <= st.budget_bytes;
     for (int l = 0; l < ev.m.hp.n_layer; ++l)
-      held = held && amskv_layer_tokens(s.seqs[i]->kv, l) <= st.capacity_tokens;
+      held = held && amskv_layer_tokens(s.seqs[i]->kv, l) <=
+                         (ev.m.layers[l].local ? st.local_capacity_tokens : st.capacity_tokens);
     if (!held)
       ev.checks_failed.push_back(c.policy + " at " + c.budget_label + " exceeded its budget");
   }

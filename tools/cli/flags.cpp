@@ -73,10 +73,11 @@ Flag only(Flag f, const char* words) {
 }
 
 Flag model_flag(std::string* t) {
-  return string_flag("--model", "PATH",
-                     "GGUF model, or smollm2 / gemma3-270m (fetched by tools/setup.sh --model NAME); "
-                     "$AMSKV_MODEL if set",
-                     t);
+  return string_flag(
+      "--model", "PATH",
+      "GGUF model, or smollm2 / gemma3-270m (fetched by tools/setup.sh --model NAME); "
+      "$AMSKV_MODEL if set",
+      t);
 }
 
 Flag threads_flag(long* t, std::string help) {

@@ -99,16 +99,27 @@ bool generate(Generator& gen, long n, long* generated) {
   return true;
 }
 
+int first_global_layer(const LlamaModel& m) {
+  int l = 0;
+  while (l + 1 < m.hp.n_layer && m.layers[l].local) ++l;
+  return l;
+}
+
 void print_eviction(const LlamaContext& c) {
   amskv_stats st;
   amskv_get_stats(c.kv, &st);
+  const int l = first_global_layer(*c.m);
+  char local[96] = "";
+  if (st.local_layers)
+    std::snprintf(local, sizeof local, " (%d local layers hold their last %d)", st.local_layers,
+                  st.local_capacity_tokens);
   // Region wipe-out (amskv_stats.wipe_rate): regions with no token kept at an event.
   std::fprintf(stderr,
-               "amskv: KV session %.2f of %.2f MiB budget, layer 0 holds %d of %d tokens; %llu "
+               "amskv: KV session %.2f of %.2f MiB budget, layer %d holds %d of %d tokens%s; %llu "
                "events, %llu tokens evicted, wipe-out rate %.4f (%llu of %llu regions)\n",
-               st.bytes_used / 1048576.0, st.budget_bytes / 1048576.0, amskv_layer_tokens(c.kv, 0),
-               st.capacity_tokens, (unsigned long long)st.events,
-               (unsigned long long)st.tokens_evicted, st.wipe_rate,
+               st.bytes_used / 1048576.0, st.budget_bytes / 1048576.0, l,
+               amskv_layer_tokens(c.kv, l), st.capacity_tokens, local,
+               (unsigned long long)st.events, (unsigned long long)st.tokens_evicted, st.wipe_rate,
                (unsigned long long)st.wiped_segments, (unsigned long long)st.wipe_segments);
 }
 

@@ -63,6 +63,8 @@ void print_session(const Generation& g, const Generator& gen);
 // false when a decode failed (gen.c.error says why).
 bool generate(Generator& gen, long n, long* generated);
 
+// The first global (not sliding-window) layer: the one the stats lines show.
+int first_global_layer(const LlamaModel& m);
 // The eviction line on stderr: events, tokens evicted, wipe-out rate, tokens held.
 void print_eviction(const LlamaContext& c);
 

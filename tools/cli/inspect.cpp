@@ -24,7 +24,7 @@ int cmd_inspect(int argc, char** argv) {
   if (!load_model(model, &m)) return kRuntime;
   const LlamaHparams& hp = m.hp;
   std::printf("%s\n", model.c_str());
-  std::printf("architecture llama, GGUF v%u, %zu tensors, %.1f MiB\n", m.file.version,
+  std::printf("architecture %s, GGUF v%u, %zu tensors, %.1f MiB\n", m.arch->name, m.file.version,
               m.file.tensors.size(), m.file.size / 1048576.0);
   std::printf(
       "layers %d, embedding %d, heads %d (KV heads %d, head_dim %d), ffn %d, vocab %d,\n"
@@ -35,15 +35,36 @@ int cmd_inspect(int argc, char** argv) {
   for (const GgufTensor& t : m.file.tensors) types[ggml_type_name(t.type)]++;
   std::printf("tensor types:");
   for (auto& [name, count] : types) std::printf(" %s x%d", name.c_str(), count);
-  std::printf("\ntokenizer: %zu tokens, bos %d, eos %d\n", m.tok.tokens.size(), m.tok.bos_id,
-              m.tok.eos_id);
-  std::printf("\nKV capacity, tokens per layer (policy %s):\n| budget |", policy.c_str());
+  std::printf("\ntokenizer: %s, %zu tokens, bos %d, eos %d; chat template %s\n",
+              m.tok.spm ? "SentencePiece" : "BPE", m.tok.tokens.size(), m.tok.bos_id, m.tok.eos_id,
+              m.chat ? m.chat->name : "not recognised");
+  int n_local = 0;
+  for (const LlamaLayer& L : m.layers) n_local += L.local;
+  if (n_local) {
+    // The local layers' rings come off the top of every budget.
+    std::printf(
+        "\n%d global layers, %d local layers (sliding window of %d tokens); the local "
+        "layers hold their window whatever the budget:",
+        hp.n_layer - n_local, n_local, hp.sliding_window);
+    for (int d = 0; d < amskv_dtype_count(); ++d) {
+      const amskv_config cfg = llama_session_config(m, (amskv_dtype)d, "full", 1);
+      amskv_session* s = nullptr;
+      if (amskv_session_create(&cfg, amskv_budget_for_capacity(&cfg, 1), &s) != AMSKV_OK) continue;
+      amskv_stats st;
+      amskv_get_stats(s, &st);
+      std::printf(" %s %.2f MiB%s", amskv_dtype_name((amskv_dtype)d), st.local_kv_bytes / 1048576.0,
+                  d + 1 < amskv_dtype_count() ? "," : "\n");
+      amskv_session_destroy(s);
+    }
+  }
+  std::printf("\nKV capacity, tokens per %slayer (policy %s):\n| budget |",
+              n_local ? "global " : "", policy.c_str());
   for (int d = 0; d < amskv_dtype_count(); ++d)
     std::printf(" %s |", amskv_dtype_name((amskv_dtype)d));
   std::printf("\n|---|");
   for (int d = 0; d < amskv_dtype_count(); ++d) std::printf("---|");
   std::printf("\n");
-  for (int mib : {1, 4, 16, 64}) {
+  for (int mib : {1, 4, 8, 16, 64}) {
     std::printf("| %d MiB |", mib);
     for (int d = 0; d < amskv_dtype_count(); ++d) {
       const amskv_config cfg = llama_session_config(m, (amskv_dtype)d, policy.c_str(), 1);

@@ -6,9 +6,10 @@
 The model defaults to $AMSKV_MODEL, else ~/.cache/amskv/SmolLM2-135M-Instruct.Q4_1.gguf;
 exit 77 (a skip for ctest) when it is absent. Each architecture has its own token lists; a
 gemma3 file (Gemma 3 270M, tools/setup.sh --model gemma3-270m) is also asked, greedily, to
-continue "The Eiffel Tower is located in the city of" with the full cache and under a small
-ams:tova budget (both must name Paris, as llama.cpp does on the same file), and to generate
-600 tokens in a 2 MiB budget that forces compression events.
+continue "The Eiffel Tower is located in the city of" with the full cache and with ams:tova
+with room to spare (both must name Paris, as llama.cpp does on the same file), and to
+generate 600 tokens in an 8 MiB budget that forces compression events (7.5 MiB of it are the
+local layers' windows at f16).
 
 Tolerance: the weights are dequantized identically on both sides; the reference runs in
 float64 with float activations. amskv accumulates in float32 and, before each product with
@@ -58,7 +59,7 @@ def run(binary, model_path, *args):
 def gemma_generation(binary, model_path):
     """Failures of the generation checks on a gemma3 file."""
     failures = []
-    for policy, budget in (("full", "8MiB"), ("ams:tova", "2MiB")):
+    for policy, budget in (("full", "16MiB"), ("ams:tova", "16MiB")):
         out = run(binary, model_path, "--prompt", "The Eiffel Tower is located in the city of",
                   "-n", "8", "--policy", policy, "--kv-budget", budget)
         ok = out.returncode == 0 and "Paris" in out.stdout
@@ -66,10 +67,10 @@ def gemma_generation(binary, model_path):
         if not ok:
             failures.append(policy)
     out = run(binary, model_path, "--prompt", "Once upon a time", "-n", "600", "--ignore-eos",
-              "--policy", "ams:tova", "--kv-budget", "2MiB")
+              "--policy", "ams:tova", "--kv-budget", "8MiB")
     m = re.search(r"KV session ([0-9.]+) of ([0-9.]+) MiB budget.*?; ([0-9]+) events", out.stderr)
     ok = out.returncode == 0 and m and float(m.group(1)) <= float(m.group(2)) and int(m.group(3)) > 0
-    print(f"gemma3 600 tokens in 2 MiB: {m.group(0) if m else out.stderr.strip()}: "
+    print(f"gemma3 600 tokens in 8 MiB: {m.group(0) if m else out.stderr.strip()}: "
           f"{'ok' if ok else 'FAIL'}")
     if not ok:
         failures.append("budget")
