@@ -135,9 +135,10 @@ PackedWeights::~PackedWeights() {
   std::free(mem);
 }
 
-bool llama_load(const char* path, LlamaModel* m, std::string* err) {
-  *m = LlamaModel();
-  if (!gguf_open(path, &m->file, err)) return false;
+namespace {
+
+// Everything after the file is open: m->file holds it.
+bool load_opened(LlamaModel* m, std::string* err) {
   const GgufFile& f = m->file;
   std::string_view arch;
   if (!gguf_get_str(f, "general.architecture", &arch, err)) return false;
@@ -261,6 +262,18 @@ bool llama_load(const char* path, LlamaModel* m, std::string* err) {
     m->chat = chat_format_named(A.swa_period > 0 ? "gemma" : "chatml");
   }
   return tokenizer_init(m->tok, td, err) && pack_weights(m, err);
+}
+
+}  // namespace
+
+bool llama_load(const char* path, LlamaModel* m, std::string* err) {
+  *m = LlamaModel();
+  return gguf_open(path, &m->file, err) && load_opened(m, err);
+}
+
+bool llama_load_memory(const void* data, size_t size, LlamaModel* m, std::string* err) {
+  *m = LlamaModel();
+  return gguf_open_memory(data, size, &m->file, err) && load_opened(m, err);
 }
 
 amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, const char* policy,

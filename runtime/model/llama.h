@@ -90,6 +90,8 @@ struct LlamaModel {
 // other and fit, every tensor present with the shape they imply and a type the matrix
 // products compute with, a tokenizer of the embedding's size. false + one line in err.
 bool llama_load(const char* path, LlamaModel* m, std::string* err);
+// The same from a caller's buffer (which must outlive m): for tests and fuzzing.
+bool llama_load_memory(const void* data, size_t size, LlamaModel* m, std::string* err);
 
 // The amskv session config for the model's geometry (RoPE NORMAL with the file's theta).
 amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, const char* policy,

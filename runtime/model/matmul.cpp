@@ -4,6 +4,7 @@
 #include <omp.h>
 #endif
 
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 
@@ -81,23 +82,31 @@ inline float round_even(float v) {
 }
 
 // Blocks [b0, b1) of the activations, like llama.cpp's Q8 rounding with 16 bits:
-// d = max|x| / 32767, q = round(x / d).
+// d = max|x| / 32767, q = round(x / d). A block holding NaN or Inf (weights of an untrusted
+// file can make them) gets q = 0 and d = NaN, so its products are NaN, never undefined casts;
+// a block too small for 1 / d to be finite becomes zeros.
 void quantize_q16(const float* x, int b0, int b1, MatmulScratch* out) {
   x += (size_t)b0 * 32;
   for (int b = b0; b < b1; ++b, x += 32) {
     float amax = 0.f;
     for (int i = 0; i < 32; ++i) amax = std::fabs(x[i]) > amax ? std::fabs(x[i]) : amax;
-    const float d = amax / 32767.f, id = d > 0.f ? 1.f / d : 0.f;
+    float d = amax / 32767.f, id = d > 0.f ? 1.f / d : 0.f;
+    if (!(id <= FLT_MAX)) id = 0.f;
+    bool bad = false;
     int16_t* q = out->q.data() + (size_t)b * 32;
     uint8_t* lo = out->lo.data() + (size_t)b * 32;
     int8_t* hi = out->hi.data() + (size_t)b * 32;
     int32_t sum = 0;
     for (int i = 0; i < 32; ++i) {
-      q[i] = (int16_t)round_even(x[i] * id);
+      const float r = round_even(x[i] * id);
+      const bool ok = std::fabs(r) <= 32767.f;  // false for NaN and Inf
+      bad |= !ok;
+      q[i] = ok ? (int16_t)r : 0;
       lo[i] = (uint8_t)(q[i] & 255);
       hi[i] = (int8_t)(q[i] >> 8);  // arithmetic: q = 256 hi + lo
       sum += q[i];
     }
+    if (bad) d = NAN;
     out->d[b] = d;
     out->s[b] = d * (float)sum;
   }

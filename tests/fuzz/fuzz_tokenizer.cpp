@@ -1,5 +1,6 @@
 // libFuzzer: tokenize arbitrary bytes (with and without special tokens) and decode
-// arbitrary ids. Byte-level BPE must round-trip any byte string exactly.
+// arbitrary ids, with byte-level BPE and with SentencePiece. BPE must round-trip any byte
+// string exactly; SentencePiece too, but for U+2581 (its space), which decodes as a space.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -34,5 +35,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     detokenize_token(tok, v, (v & 1) != 0);
   }
   detokenize(tok, any);
+
+  static Tokenizer spm = [] {
+    Tokenizer t;
+    std::string err;
+    if (!tokenizer_init(t, tiny_spm_data(), &err)) __builtin_trap();
+    return t;
+  }();
+  ids.clear();
+  tokenize(spm, text, false, false, &ids);
+  std::string want;
+  for (size_t i = 0; i < text.size(); ++i)
+    if (text.compare(i, 3, "\xe2\x96\x81") == 0)
+      want += ' ', i += 2;
+    else
+      want += text[i];
+  if (detokenize(spm, ids) != want) __builtin_trap();
+  ids.clear();
+  tokenize(spm, text, true, true, &ids);
+  for (int32_t id : ids)
+    if (id < 0 || id >= (int32_t)spm.tokens.size()) __builtin_trap();
+  detokenize(spm, any, true);
   return 0;
 }

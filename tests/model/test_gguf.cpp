@@ -698,6 +698,13 @@ std::vector<BrokenCase> broken_cases() {
                "unknown ggml type 4294967295"});
   c.push_back({"partial block", one_tensor("w", {16}, GGML_TYPE_Q4_1, 0, 128),
                "row length 16 is not a multiple of the q4_1 block size 32"});
+  // K-quant tensors: a row that is not whole super-blocks, data that is short, misaligned data.
+  c.push_back({"partial K-quant block", one_tensor("w", {128, 2}, GGML_TYPE_Q4_K, 0, 512),
+               "row length 128 is not a multiple of the q4_K block size 256"});
+  c.push_back({"K-quant data short", one_tensor("w", {256, 2}, GGML_TYPE_Q6_K, 0, 419),
+               "tensor 'w' data (offset 0, 420 bytes) is past the end of the file"});
+  c.push_back({"K-quant data misaligned", one_tensor("w", {256}, GGML_TYPE_Q5_K, 16, 512),
+               "tensor 'w' offset 16 is not a multiple of the alignment 32"});
   c.push_back({"offset misaligned", one_tensor("w", {8}, GGML_TYPE_F32, 4, 128),
                "tensor 'w' offset 4 is not a multiple of the alignment 32"});
   c.push_back({"offset misaligned (alignment 64)", one_tensor("w", {8}, GGML_TYPE_F32, 32, 128, 64),

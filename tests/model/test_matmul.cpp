@@ -107,5 +107,35 @@ TEST(Matmul, PackedProductsMatchDequantizedRows) {
   amskv_set_isa(nullptr);
 }
 
+// Activations an untrusted file's weights can produce: NaN or Inf in a block makes that
+// token's products NaN (never an undefined conversion: the sanitizer build checks), and a block
+// of tiny values counts as zeros.
+TEST(Matmul, NonFiniteActivationsGiveNaNProducts) {
+  std::vector<float> w(64 * 32, 0.5f);
+  GgufWriter wr;
+  std::string err;
+  ASSERT_TRUE(wr.add_tensor_f32("w", GGML_TYPE_Q8_0, {64, 32}, w.data(), &err)) << err;
+  const std::vector<uint8_t> bytes = wr.bytes();
+  GgufFile f;
+  ASSERT_TRUE(gguf_open_memory(bytes.data(), bytes.size(), &f, &err)) << err;
+  const GgufTensor* t = gguf_tensor(f, "w");
+  uint8_t* mem = (uint8_t*)std::aligned_alloc(64, matmul_packed_bytes(*t));
+  const Matrix m = matmul_pack(*t, mem);
+  std::vector<float> x(3 * 64, 1.f), y(3 * 32);
+  x[5] = NAN;
+  x[64 + 40] = INFINITY;
+  for (int i = 0; i < 32; ++i) x[128 + i] = 1e-40f;  // tiny: 1 / d overflows
+  MatmulScratch xq;
+  matmul_scratch_init(&xq, 3, 64);
+  const MatmulOut out[] = {{&m, y.data()}};
+  matmul(out, 1, x.data(), 3, &xq, 1);
+  for (int r = 0; r < 32; ++r) {
+    EXPECT_TRUE(std::isnan(y[r])) << r;
+    EXPECT_TRUE(std::isnan(y[32 + r])) << r;
+    EXPECT_NEAR(y[64 + r], 16.f, 1e-3f) << r;  // the tiny block adds nothing
+  }
+  std::free(mem);
+}
+
 }  // namespace
 }  // namespace amskv

@@ -57,4 +57,42 @@ inline TokenizerData tiny_data() {
   return d;
 }
 
+// A SentencePiece vocabulary ("llama" model): <unk>, <s>, </s>, every byte as <0xHH>, then
+// pieces with scores (higher merges first) and one control token <ctl>.
+inline TokenizerData tiny_spm_data() {
+  TokenizerData d;
+  d.model = "llama";
+  d.tokens = {"<unk>", "<s>", "</s>"};
+  static const char kHex[] = "0123456789ABCDEF";
+  for (int b = 0; b < 256; ++b)
+    d.tokens.push_back(std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">");
+  d.token_types.assign(d.tokens.size(), kTokenByte);
+  d.token_types[0] = kTokenUnknown;
+  d.token_types[1] = d.token_types[2] = kTokenControl;
+  const std::pair<const char*, float> pieces[] = {{"\xe2\x96\x81", -1},
+                                                  {"h", -2},
+                                                  {"e", -2},
+                                                  {"l", -2},
+                                                  {"o", -2},
+                                                  {"he", -3},
+                                                  {"ll", -1},
+                                                  {"hell", -4},
+                                                  {"hello", -5},
+                                                  {"\xe2\x96\x81hello", -6},
+                                                  {"lo", -0.5f},
+                                                  {"\xe2\x96\x81\xe2\x96\x81", -1}};
+  d.scores.assign(d.tokens.size(), 0.f);
+  for (const auto& [text, score] : pieces) {
+    d.tokens.push_back(text);
+    d.scores.push_back(score);
+    d.token_types.push_back(kTokenNormal);
+  }
+  d.tokens.push_back("<ctl>");
+  d.scores.push_back(0.f);
+  d.token_types.push_back(kTokenControl);
+  d.bos_id = 1, d.eos_id = 2, d.unk_id = 0;
+  d.add_space_prefix = false;
+  return d;
+}
+
 }  // namespace amskv

@@ -3,6 +3,7 @@
 numpy reference (llama_ref.py), on tiny random-weight GGUF files written here.
 
     python check_tiny_models.py PATH/TO/amskv
+    python check_tiny_models.py --write-seeds DIR   # small files for the fuzz_model corpus
 
 For each architecture (llama with Llama 3's rope_freqs, qwen2 with q/k/v biases, gemma3 with
 six layers and a window of 5 tokens, so 12 tokens pass it) and each type (F32, F16, Q8_0,
@@ -49,7 +50,18 @@ def matrix(rng, rows, cols, t):
     return blocks.reshape(rows, -1), (rows, cols)
 
 
-def write_model(path, arch, t, rng):
+def write_model(path, arch, t, rng, small=False):
+    global E, FF, HEADS, KV_HEADS, HEAD_DIM, VOCAB
+    saved = E, FF, HEADS, KV_HEADS, HEAD_DIM, VOCAB
+    if small:  # rows of 32: the block types only
+        E, FF, HEADS, KV_HEADS, HEAD_DIM, VOCAB = 32, 64, 2, 1, 32, 262
+    try:
+        write_model_dims(path, arch, t, rng)
+    finally:
+        E, FF, HEADS, KV_HEADS, HEAD_DIM, VOCAB = saved
+
+
+def write_model_dims(path, arch, t, rng):
     n_layer = 6 if arch == "gemma3" else 2
     w = GGUFWriter(path, arch)
     w.add_block_count(n_layer)
@@ -117,8 +129,14 @@ def write_model(path, arch, t, rng):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--write-seeds":
+        rng = np.random.default_rng(5)
+        for arch, t in (("llama", T.Q8_0), ("qwen2", T.Q4_0), ("gemma3", T.Q5_0)):
+            write_model(os.path.join(sys.argv[2], f"{arch}_{t.name.lower()}.gguf"), arch, t, rng,
+                        small=True)
+        return 0
     if len(sys.argv) != 2:
-        print("usage: check_tiny_models.py AMSKV_BINARY", file=sys.stderr)
+        print("usage: check_tiny_models.py AMSKV_BINARY | --write-seeds DIR", file=sys.stderr)
         return 2
     binary = sys.argv[1]
     rng = np.random.default_rng(12)
