@@ -110,9 +110,9 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy, A
     arena_layout(*geo, needs, min_cap, kHeaderBytes, &need);
     *status = AMSKV_E_BUDGET;
     set_thread_error(
-        "budget of %zu bytes is too small: policy '%s' needs at least %d tokens per global "
-        "layer, which takes %zu bytes for this config%s",
-        budget, c->policy, min_cap, need.total,
+        "budget of %zu bytes is too small: policy '%s' needs at least %d tokens per %slayer, "
+        "which takes %zu bytes for this config%s",
+        budget, c->policy, min_cap, geo->n_local ? "global " : "", need.total,
         geo->n_local ? " (the local layers' windows included)" : "");
     return false;
   }

@@ -476,6 +476,16 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
       rmsnorm(xb + t * E, x + (first + t) * E, m.output_norm, E, hp.rms_eps);
     const MatmulOut out[] = {{&m.output, logits}};
     matmul(out, 1, xb, rows, xq, nt);
+    // Weights of an untrusted file can make them NaN or Inf; nothing downstream (sampling,
+    // log-probabilities) means anything then.
+    for (size_t i = 0; i < (size_t)rows * hp.n_vocab; ++i)
+      if (!std::isfinite(logits[i])) {
+        c.error =
+            "llama: the logits are not finite (the model's weights hold NaN, Inf or "
+            "values that overflow)";
+        c.broken = true;  // the tokens are in the cache already
+        return false;
+      }
     c.output_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }

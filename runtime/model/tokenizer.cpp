@@ -350,10 +350,12 @@ void spm_plain(const Tokenizer& tok, std::string_view raw, bool space_prefix,
                std::vector<int32_t>* out) {
   std::string text = space_prefix ? "\xe2\x96\x81" : "";
   for (char c : raw) text += c == ' ' ? std::string("\xe2\x96\x81") : std::string(1, c);
+  // Characters as llama.cpp cuts them: the length its first byte announces, valid or not.
+  static const uint8_t kLen[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
   std::vector<SpmSym> syms;
   for (size_t i = 0; i < text.size();) {
-    uint32_t cp;
-    const size_t len = decode_utf8(text, i, &cp);
+    size_t len = kLen[(uint8_t)text[i] >> 4];
+    if (len > text.size() - i) len = text.size() - i;
     syms.push_back(SpmSym{i, len, (int32_t)syms.size() - 1, (int32_t)syms.size() + 1});
     i += len;
   }

@@ -37,6 +37,7 @@ struct Tiny {
   int n_layer = 2, n_embd = 64, n_head = 4, n_head_kv = 2, head_dim = 32, n_ff = 128;
   std::string skip_tensor;       // leave this tensor out
   std::string bad_shape_tensor;  // give this tensor one row too many
+  bool nan_output_norm = false;  // an untrusted file's NaN weights
 };
 
 constexpr int kTinyVocab = 256 + 4 + 3;
@@ -77,11 +78,14 @@ std::string write_tiny(const Tiny& t, const std::string& name) {
     std::vector<float> v((size_t)(d0 * d1));
     for (float& x : v) x = offset + scale * u(rng);
     std::vector<int64_t> dims = d1 == 1 ? std::vector<int64_t>{d0} : std::vector<int64_t>{d0, d1};
-    EXPECT_TRUE(w.add_tensor_f32(name, type, dims, v.data(), &err)) << err;
+    if (type == GGML_TYPE_F32)  // as they are, NaN included
+      EXPECT_TRUE(w.add_tensor(name, type, dims, v.data(), v.size() * 4, &err)) << err;
+    else
+      EXPECT_TRUE(w.add_tensor_f32(name, type, dims, v.data(), &err)) << err;
   };
   const int q_dim = t.n_head * t.head_dim, kv_dim = t.n_head_kv * t.head_dim;
   add("token_embd.weight", GGML_TYPE_Q8_0, t.n_embd, kTinyVocab, 1.f, 0.f);
-  add("output_norm.weight", GGML_TYPE_F32, t.n_embd, 1, 0.2f, 1.f);
+  add("output_norm.weight", GGML_TYPE_F32, t.n_embd, 1, 0.2f, t.nan_output_norm ? NAN : 1.f);
   for (int l = 0; l < t.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     add(p + "attn_norm.weight", GGML_TYPE_F32, t.n_embd, 1, 0.2f, 1.f);
@@ -196,6 +200,29 @@ TEST(LlamaLoad, RowsNotAMultipleOf32) {
   t.n_ff = 100;
   const std::string err = load_error(t, "ffn");
   EXPECT_NE(err.find("feed_forward_length"), std::string::npos) << err;
+}
+
+// NaN weights where the session cannot see them (the final norm): the logits are refused
+// with a clear error, and the context says it cannot go on.
+TEST(LlamaLoad, NonFiniteLogitsAreAClearError) {
+  Tiny t;
+  t.nan_output_norm = true;
+  const std::string path = write_tiny(t, "nan_norm");
+  LlamaModel m;
+  std::string err;
+  ASSERT_TRUE(llama_load(path.c_str(), &m, &err)) << err;
+  LlamaContext c;
+  LlamaParams p;
+  p.policy = "full";
+  ASSERT_TRUE(llama_context_init(&c, m, p, &err)) << err;
+  const int32_t ids[] = {104, 101, 108};
+  ASSERT_TRUE(llama_prefill(c, ids, 2, nullptr)) << c.error;  // no logits asked: fine
+  std::vector<float> logits(m.hp.n_vocab);
+  EXPECT_FALSE(llama_decode(c, ids[2], logits.data()));
+  EXPECT_NE(c.error.find("not finite"), std::string::npos) << c.error;
+  EXPECT_FALSE(llama_decode(c, ids[2], logits.data()));
+  EXPECT_NE(c.error.find("earlier call failed"), std::string::npos) << c.error;
+  std::remove(path.c_str());
 }
 
 TEST_F(TinyLlama, Hyperparameters) {

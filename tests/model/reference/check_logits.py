@@ -8,7 +8,7 @@ exit 77 (a skip for ctest) when it is absent. Each architecture has its own toke
 gemma3 file (Gemma 3 270M, tools/setup.sh --model gemma3-270m) is also asked, greedily, to
 continue "The Eiffel Tower is located in the city of" with the full cache and with ams:tova
 with room to spare (both must name Paris, as llama.cpp does on the same file), and to
-generate 600 tokens in an 8 MiB budget that forces compression events (7.5 MiB of it are the
+generate 400 tokens in an 8 MiB budget that forces compression events (7.5 MiB of it are the
 local layers' windows at f16).
 
 Tolerance: the weights are dequantized identically on both sides; the reference runs in
@@ -52,7 +52,9 @@ CASES_GEMMA = [
 
 
 def run(binary, model_path, *args):
-    return subprocess.run([binary, "run", "--model", model_path, "--temp", "0", *args],
+    # One thread: ctest runs tests side by side on two cores.
+    return subprocess.run([binary, "run", "--model", model_path, "--temp", "0", "--threads", "1",
+                           *args],
                           capture_output=True, text=True)
 
 
@@ -66,11 +68,11 @@ def gemma_generation(binary, model_path):
         print(f"gemma3 {policy} {budget}: {out.stdout.strip()!r}: {'ok' if ok else 'FAIL'}")
         if not ok:
             failures.append(policy)
-    out = run(binary, model_path, "--prompt", "Once upon a time", "-n", "600", "--ignore-eos",
+    out = run(binary, model_path, "--prompt", "Once upon a time", "-n", "400", "--ignore-eos",
               "--policy", "ams:tova", "--kv-budget", "8MiB")
     m = re.search(r"KV session ([0-9.]+) of ([0-9.]+) MiB budget.*?; ([0-9]+) events", out.stderr)
     ok = out.returncode == 0 and m and float(m.group(1)) <= float(m.group(2)) and int(m.group(3)) > 0
-    print(f"gemma3 600 tokens in 8 MiB: {m.group(0) if m else out.stderr.strip()}: "
+    print(f"gemma3 400 tokens in 8 MiB: {m.group(0) if m else out.stderr.strip()}: "
           f"{'ok' if ok else 'FAIL'}")
     if not ok:
         failures.append("budget")
@@ -90,7 +92,7 @@ def main():
     model = llama_ref.Model(model_path)
     passed = failed = 0
     for ids in CASES_GEMMA if model.arch == "gemma3" else CASES_LLAMA:
-        out = subprocess.run([binary, "logits", "--model", model_path, "--tokens",
+        out = subprocess.run([binary, "logits", "--threads", "1", "--model", model_path, "--tokens",
                               ",".join(map(str, ids))], capture_output=True, text=True)
         if out.returncode != 0:
             print(f"tokens {ids}: amskv failed: {out.stderr.strip()}")
