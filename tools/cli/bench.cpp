@@ -69,7 +69,8 @@ int cmd_bench(int argc, char** argv) {
       const bool full = pol == kFull;
       LlamaParams p;
       p.kv_budget = full_cache_bytes(
-          m, dtype, full ? (int)(ctx + decode + 8) : (int)std::lround(fraction * ctx));
+          m, dtype, full ? (int)(ctx + decode + 8) : (int)std::lround(fraction * ctx),
+          (int)n_threads);
       p.kv_dtype = dtype;
       p.policy = pol.c_str();
       p.n_threads = (int)n_threads;

@@ -27,8 +27,8 @@ int make_context(const LlamaModel& m, amskv_dtype dtype, long threads, const cha
   return error(usage ? kUsage : kRuntime, err);
 }
 
-size_t full_cache_bytes(const LlamaModel& m, amskv_dtype dtype, int tokens) {
-  const amskv_config cfg = llama_session_config(m, dtype, kFull, 1);
+size_t full_cache_bytes(const LlamaModel& m, amskv_dtype dtype, int tokens, int n_threads) {
+  const amskv_config cfg = llama_session_config(m, dtype, kFull, n_threads);
   return amskv_budget_for_capacity(&cfg, tokens);
 }
 

@@ -23,7 +23,7 @@ int make_context(const LlamaModel& m, amskv_dtype dtype, long threads, const cha
                  size_t budget, LlamaContext* c, bool onednn = false);
 
 // The bytes the full cache of this model needs for `tokens` tokens per layer.
-size_t full_cache_bytes(const LlamaModel& m, amskv_dtype dtype, int tokens);
+size_t full_cache_bytes(const LlamaModel& m, amskv_dtype dtype, int tokens, int n_threads = 1);
 
 // The settings run and chat share.
 struct Generation {

@@ -39,7 +39,7 @@ int cmd_logits(int argc, char** argv) {
   if (ids.empty()) return error(kUsage, "no tokens");
   // The full cache, with room for these tokens.
   LlamaContext c;
-  const size_t budget = full_cache_bytes(m, dtype, (int)ids.size() + 64);
+  const size_t budget = full_cache_bytes(m, dtype, (int)ids.size() + 64, (int)n_threads);
   if (int e = make_context(m, dtype, n_threads, kFull, budget, &c)) return e;
   std::vector<float> out(m.hp.n_vocab);
   if (!llama_prefill(c, ids.data(), (int)ids.size(), out.data())) return error(kRuntime, c.error);
