@@ -172,11 +172,19 @@ bool load_opened(LlamaModel* m, std::string* err) {
     return false;
   if (value_len != key_len) return fail(err, "model: key_length and value_length differ");
   if (rope_dims != key_len) return fail(err, "model: partial RoPE is not supported");
+  // Linear RoPE scaling divides the (global layers') frequencies by its factor.
+  float rope_scale = 1.f;
   if (gguf_find(f, key("rope.scaling.type").c_str())) {
     std::string_view scaling;
     if (!gguf_get_str(f, key("rope.scaling.type").c_str(), &scaling, err)) return false;
-    if (scaling != "none")
-      return fail(err, "model: RoPE scaling '" + std::string(scaling) + "' is not supported");
+    if (scaling == "linear") {
+      if (!gguf_get_f32(f, key("rope.scaling.factor").c_str(), &rope_scale, err)) return false;
+      if (!(rope_scale >= 1.f && rope_scale <= 1024.f))
+        return fail(err, "model: rope.scaling.factor must be in [1, 1024]");
+    } else if (scaling != "none") {
+      return fail(err, "model: RoPE scaling '" + std::string(scaling) +
+                           "' is not supported (none and linear are)");
+    }
   }
   if (A.swa_period > 0) {
     if (!gguf_find(f, key("attention.sliding_window").c_str()))
@@ -187,6 +195,10 @@ bool load_opened(LlamaModel* m, std::string* err) {
   }
   hp.head_dim = key_len;
   if (!check_hparams(hp, err)) return false;
+  // The session scales scores by 1 / sqrt(head_dim); Gemma 3 27B (62 layers) scales by
+  // 1 / sqrt(n_embd / n_head) instead (its query_pre_attn_scalar; llama.cpp does the same).
+  if (A.swa_period > 0 && hp.n_layer == 62)
+    hp.q_scale = std::sqrt((float)hp.head_dim / (float)(hp.n_embd / hp.n_head));
 
   const GgufTensor* emb = gguf_tensor(f, "token_embd.weight");
   if (!emb) return fail(err, "model: tensor 'token_embd.weight' is missing");
@@ -236,11 +248,13 @@ bool load_opened(LlamaModel* m, std::string* err) {
     return false;
   // RoPE in the runner where the layers differ or the frequencies are the file's; the session
   // then stores the keys as given.
-  m->rope_in_runner = A.swa_period > 0 || factors;
+  m->rope_in_runner = A.swa_period > 0 || factors || rope_scale != 1.f;
   if (m->rope_in_runner)
     for (int kind = 0; kind < 2; ++kind) {
       m->inv_freq[kind].resize(hp.head_dim / 2);
       rope_inv_freq(kind ? A.swa_rope_theta : hp.rope_theta, hp.head_dim, m->inv_freq[kind].data());
+      if (kind == 0)  // local layers keep their own base unscaled (as llama.cpp does)
+        for (double& v : m->inv_freq[0]) v /= rope_scale;
       for (int i = 0; factors && i < hp.head_dim / 2; ++i) {
         const float fi = ((const float*)factors->data)[i];
         if (!(fi > 0.f && fi < 1e6f))
@@ -266,14 +280,23 @@ bool load_opened(LlamaModel* m, std::string* err) {
 
 }  // namespace
 
-bool llama_load(const char* path, LlamaModel* m, std::string* err) {
+bool llama_load(const char* path, LlamaModel* m, std::string* err, bool* unsupported) {
   *m = LlamaModel();
-  return gguf_open(path, &m->file, err) && load_opened(m, err);
+  if (unsupported) *unsupported = false;
+  if (!gguf_open(path, &m->file, err)) return false;
+  const bool ok = load_opened(m, err);
+  if (unsupported) *unsupported = !ok;
+  return ok;
 }
 
-bool llama_load_memory(const void* data, size_t size, LlamaModel* m, std::string* err) {
+bool llama_load_memory(const void* data, size_t size, LlamaModel* m, std::string* err,
+                       bool* unsupported) {
   *m = LlamaModel();
-  return gguf_open_memory(data, size, &m->file, err) && load_opened(m, err);
+  if (unsupported) *unsupported = false;
+  if (!gguf_open_memory(data, size, &m->file, err)) return false;
+  const bool ok = load_opened(m, err);
+  if (unsupported) *unsupported = !ok;
+  return ok;
 }
 
 amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, const char* policy,
@@ -403,6 +426,8 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
         for (int h = 0; h < HQ; ++h) rmsnorm(q + h * D, q + h * D, L.q_norm, D, hp.rms_eps);
         for (int h = 0; h < HK; ++h) rmsnorm(k + h * D, k + h * D, L.k_norm, D, hp.rms_eps);
       }
+      if (hp.q_scale != 1.f)
+        for (int i = 0; i < HQ * D; ++i) q[i] *= hp.q_scale;
       if (m.rope_in_runner) {
         const float* table = c.rope.data() + ((size_t)t * 2 + (L.local ? 1 : 0)) * 2 * D;
         auto rot = A.rope == AMSKV_ROPE_NEOX ? kern->rope_neox : kern->rope_normal;

@@ -43,6 +43,8 @@ struct LlamaHparams {
   int n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
   float rms_eps = 1e-5f, rope_theta = 10000.f;
   int sliding_window = 0;  // tokens a local layer sees (gemma3), 0: every layer global
+  float q_scale = 1.f;     // queries times this before attention (an attention scale other
+                           // than the session's 1 / sqrt(head_dim))
 };
 
 struct LlamaLayer {
@@ -89,9 +91,12 @@ struct LlamaModel {
 // Opens and validates the file: an architecture of the table, hyperparameters that agree with each
 // other and fit, every tensor present with the shape they imply and a type the matrix
 // products compute with, a tokenizer of the embedding's size. false + one line in err.
-bool llama_load(const char* path, LlamaModel* m, std::string* err);
+// *unsupported (if non-null) tells a readable GGUF the runner does not support (its
+// architecture, a tensor type, a key, a shape, the tokenizer) from a file that cannot be read.
+bool llama_load(const char* path, LlamaModel* m, std::string* err, bool* unsupported = nullptr);
 // The same from a caller's buffer (which must outlive m): for tests and fuzzing.
-bool llama_load_memory(const void* data, size_t size, LlamaModel* m, std::string* err);
+bool llama_load_memory(const void* data, size_t size, LlamaModel* m, std::string* err,
+                       bool* unsupported = nullptr);
 
 // The amskv session config for the model's geometry (RoPE NORMAL with the file's theta).
 amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, const char* policy,

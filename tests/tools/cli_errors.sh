@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every CLI mistake is one line on stderr starting "amskv: " and a non-zero exit: 2 for the
-# user's flags, budget or policy, 1 for files that cannot be used. The cases that need the
-# model run only when it is there.
+# user's flags, budget or policy and for a model the runner does not support (architecture,
+# key), 1 for files that cannot be used. The cases that need the model run only when it is
+# there.
 set -uo pipefail
 amskv=$1
 model=${AMSKV_MODEL:-$HOME/.cache/amskv/SmolLM2-135M-Instruct.Q4_1.gguf}
@@ -29,6 +30,15 @@ check 2 "run needs --prompt TEXT or --file PATH" run
 check 2 "bad value 'x' for --seconds" stress --seconds x
 check 1 "cannot open" run --prompt hi --model /nonexistent/model.gguf
 check 1 "cannot read prompt file" run --file /nonexistent/prompt.txt
+# A tiny gemma3 file (the fuzz seed) renamed to an architecture nobody knows, and a qwen2 one
+# that lost a required key.
+seeds=$(dirname "$0")/../fuzz/corpus/fuzz_model
+tmp=${TMPDIR:-/tmp}/amskv_cli_errors.$$
+LC_ALL=C sed 's/gemma3/gemmaZ/g' "$seeds/gemma3_q5_0.gguf" > "$tmp.arch.gguf"
+LC_ALL=C sed 's/qwen2.block_count/qwen2.block_cXunt/' "$seeds/qwen2_q4_0.gguf" > "$tmp.key.gguf"
+check 2 "architecture 'gemmaZ' is not one the runner knows" run --prompt hi --model "$tmp.arch.gguf"
+check 2 "qwen2.block_count" inspect "$tmp.key.gguf"
+rm -f "$tmp.arch.gguf" "$tmp.key.gguf"
 if [ -f "$model" ]; then
   check 2 "unknown policy 'bogus'" run --prompt hi --policy bogus --model "$model"
   check 2 "has no option 'segment_mas'" run --prompt hi --policy ams:tova,segment_mas=0.1 --model "$model"

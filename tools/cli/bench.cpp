@@ -44,7 +44,7 @@ int cmd_bench(int argc, char** argv) {
     return error(kRuntime, "cannot read a text to feed; give --text FILE");
   LlamaModel m;
   const auto t_load = std::chrono::steady_clock::now();
-  if (!load_model(model, &m)) return kRuntime;
+  if (int e = load_model(model, &m)) return e;
   const double load_s = seconds_since(t_load);
   std::vector<int32_t> text;
   tokenize(m.tok, bytes, false, false, &text);

@@ -155,7 +155,7 @@ int cmd_eval(int argc, char** argv) {
   if (!o.from.empty()) return report_from(o);
 
   LlamaModel m;
-  if (!load_model(o.model, &m)) return kRuntime;
+  if (int e = load_model(o.model, &m)) return e;
 
   // Texts: the user's, or the default prose and code.
   std::vector<std::string> text_paths = o.texts;

@@ -5,11 +5,11 @@
 namespace amskv {
 namespace cli {
 
-bool load_model(const std::string& path, LlamaModel* m) {
+int load_model(const std::string& path, LlamaModel* m) {
   std::string err;
-  if (llama_load(model_path(path).c_str(), m, &err)) return true;
-  error(kRuntime, err);
-  return false;
+  bool unsupported;
+  if (llama_load(model_path(path).c_str(), m, &err, &unsupported)) return 0;
+  return error(unsupported ? kUsage : kRuntime, err);
 }
 
 int make_context(const LlamaModel& m, amskv_dtype dtype, long threads, const char* policy,
@@ -55,7 +55,7 @@ void add_generation_flags(Generation* g, const char* n_help, std::vector<Flag>* 
 }
 
 int start(const Generation& g, Generator* gen) {
-  if (!load_model(g.model, &gen->m)) return kRuntime;
+  if (int e = load_model(g.model, &gen->m)) return e;
   std::string err;
   if (!sampler_init(&gen->sampler, gen->m.hp.n_vocab,
                     {g.temp, (int)g.top_k, g.top_p, (uint64_t)g.seed, g.min_p, g.repeat_penalty,

@@ -14,8 +14,10 @@
 namespace amskv {
 namespace cli {
 
-// Loads the model or says why not (false; the exit status is kRuntime).
-bool load_model(const std::string& path, LlamaModel* m);
+// Loads the model (a path or a short name): 0, or the exit status after its one line: 2 for a
+// GGUF the runner does not support (architecture, tensor type, key, shape), 1 for a file that
+// cannot be read.
+int load_model(const std::string& path, LlamaModel* m);
 
 // A context, or one line and its exit status: a refused budget or policy is the user's
 // (kUsage), anything else kRuntime.

@@ -21,7 +21,7 @@ int cmd_inspect(int argc, char** argv) {
   if (positional.size() > 1) return error(kUsage, "inspect takes one model path");
   if (positional.size() == 1) model = positional[0];
   LlamaModel m;
-  if (!load_model(model, &m)) return kRuntime;
+  if (int e = load_model(model, &m)) return e;
   const LlamaHparams& hp = m.hp;
   std::printf("%s\n", model.c_str());
   std::printf("architecture %s, GGUF v%u, %zu tensors, %.1f MiB\n", m.arch->name, m.file.version,

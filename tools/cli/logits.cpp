@@ -24,7 +24,7 @@ int cmd_logits(int argc, char** argv) {
   if (!parse(argc, argv, spec, &rc)) return rc;
   if (has_prompt == !tokens.empty()) return error(kUsage, "logits needs --tokens or --prompt");
   LlamaModel m;
-  if (!load_model(model, &m)) return kRuntime;
+  if (int e = load_model(model, &m)) return e;
   std::vector<int32_t> ids;
   std::stringstream ss(tokens);
   std::string item;

@@ -25,7 +25,7 @@ int cmd_recall_gen(int argc, char** argv) {
   if (!read_file(text, &bytes) || bytes.empty())
     return error(kRuntime, "cannot read text '" + text + "'");
   LlamaModel m;
-  if (!load_model(model, &m)) return kRuntime;
+  if (int e = load_model(model, &m)) return e;
   for (const eval::RecallTask& t : eval::make_recall(m.tok, bytes, eval::base_name(text), (int)ctx,
                                                      (int)facts, (int)tasks, (uint64_t)seed))
     std::printf("%s\n", eval::task_json(t).c_str());

@@ -5,8 +5,9 @@ numpy reference (llama_ref.py), on tiny random-weight GGUF files written here.
     python check_tiny_models.py PATH/TO/amskv
     python check_tiny_models.py --write-seeds DIR   # small files for the fuzz_model corpus
 
-For each architecture (llama with Llama 3's rope_freqs, qwen2 with q/k/v biases, gemma3 with
-six layers and a window of 5 tokens, so 12 tokens pass it) and each type (F32, F16, Q8_0,
+For each architecture (llama with Llama 3's rope_freqs, qwen2 with q/k/v biases and linear
+RoPE scaling, gemma3 with six layers, a window of 5 tokens, so 12 tokens pass it, and linear
+scaling of its global layers) and each type (F32, F16, Q8_0,
 Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K): every matrix of the model in that type, its blocks
 random (the f16 scales drawn so that weights stay within about 0.1), norms and biases random
 F32, a SentencePiece vocabulary of 320 tokens. `amskv logits` on 12 tokens must agree with
@@ -18,6 +19,7 @@ import sys
 import tempfile
 
 import numpy as np
+import gguf
 from gguf import GGMLQuantizationType as T, GGUFWriter, TokenType
 from gguf.constants import GGML_QUANT_SIZES
 
@@ -76,6 +78,9 @@ def write_model_dims(path, arch, t, rng):
     w.add_rope_freq_base(1e6 if arch == "gemma3" else 10000.0)
     if arch == "gemma3":
         w.add_sliding_window(5)
+    if arch in ("qwen2", "gemma3"):  # linear RoPE scaling (gemma3: its global layers only)
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(2.0 if arch == "qwen2" else 4.0)
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
     tokens += [f"\u2581t{i}" for i in range(VOCAB - len(tokens))]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL] + [TokenType.BYTE] * 256

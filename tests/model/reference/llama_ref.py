@@ -6,7 +6,8 @@ Reads the file with the `gguf` package (gguf.GGUFReader, gguf.quants.dequantize)
 whole prompt with causal attention in float64 and returns the last position's logits.
 RoPE: llama's NORMAL style rotates adjacent pairs (2i, 2i+1) of each head by
 pos * theta^(-2i/head_dim); qwen2 and gemma3 rotate the halves' pairs (i, i + head_dim/2).
-Llama 3.1's rope_freqs factors divide the frequencies. qwen2 adds biases to q, k and v. gemma3 (as llama.cpp computes it from the converted file,
+Llama 3.1's rope_freqs factors divide the frequencies, and so does a linear RoPE scaling
+factor (on gemma3's global layers only). qwen2 adds biases to q, k and v. gemma3 (as llama.cpp computes it from the converted file,
 whose norm weights already hold 1 + w): embeddings times sqrt(n_embd), RMSNorm of every q and
 k head, norms after attention and after the FFN, a GELU (tanh) gate, and five local layers
 (a window of sliding_window tokens, RoPE base 10000) before every global one.
@@ -41,6 +42,10 @@ class Model:
         self.eps = float(field(r, f"{a}.attention.layer_norm_rms_epsilon", 1e-5))
         self.theta = float(field(r, f"{a}.rope.freq_base", 10000.0))
         self.window = int(field(r, f"{a}.attention.sliding_window", 0))
+        # Linear RoPE scaling: the global layers' frequencies divided by the factor.
+        scaling = field(r, f"{a}.rope.scaling.type", "none")
+        self.rope_scale = float(field(r, f"{a}.rope.scaling.factor", 1.0)) \
+            if scaling == "linear" else 1.0
         self.t = {}
         for t in r.tensors:
             # dequantize gives [rows][ne0] for matrices, [ne0] for vectors.
@@ -95,6 +100,7 @@ def last_logits(m, tokens):
         local = gemma and (l + 1) % 6 != 0
         mask = local_mask if local else causal
         theta = 10000.0 if local else m.theta
+        scale = 1.0 if local else m.rope_scale
         h = rmsnorm(x, t[p + "attn_norm.weight"], m.eps)
         q = mm(p + "attn_q.weight", h)
         k = mm(p + "attn_k.weight", h)
@@ -109,6 +115,8 @@ def last_logits(m, tokens):
             k = rmsnorm(k, t[p + "attn_k_norm.weight"], m.eps)
         neox = m.arch != "llama"
         factors = t.get("rope_freqs.weight")
+        if scale != 1.0:
+            factors = (factors if factors is not None else 1.0) * scale
         q, k = rope(q, pos, theta, neox, factors), rope(k, pos, theta, neox, factors)
         att = np.empty((n, m.n_head, m.head_dim))
         for hd in range(m.n_head):
