@@ -31,6 +31,15 @@ static inline __m128 avx512_row_sums(__m512 a) {
       _mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), a));
 }
 
+// [r0 r1 r2 r3] from two registers whose lanes 0-7 hold row 0 (or 2) and 8-15 row 1 (or 3):
+// each half of 8 lanes folded to one value.
+static inline __m128 avx512_half_row_sums(__m512 acc01, __m512 acc23) {
+  const __m256 a0 = _mm512_castps512_ps256(acc01), a1 = _mm512_extractf32x8_ps(acc01, 1);
+  const __m256 a2 = _mm512_castps512_ps256(acc23), a3 = _mm512_extractf32x8_ps(acc23, 1);
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 // One group's rows for NT tokens t0.. (prefill and batched decode take four at a time): the
 // nibbles and the rows' scales are unpacked once per block for all of them.
 template <class Dot, int NT>
@@ -123,12 +132,8 @@ static inline void avx512_gemm_q8(const PackedMatrix& w, int g0, int g1, const Q
         acc01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p01), _mm512_permutexvar_ps(idx01, s), acc01);
         acc23 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p23), _mm512_permutexvar_ps(idx23, s), acc23);
       }
-      // Row sums: fold each half of 8 lanes to one value, rows 0..3 into one register.
-      const __m256 a0 = _mm512_castps512_ps256(acc01), a1 = _mm512_extractf32x8_ps(acc01, 1);
-      const __m256 a2 = _mm512_castps512_ps256(acc23), a3 = _mm512_extractf32x8_ps(acc23, 1);
-      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
       alignas(16) float out[4];
-      _mm_store_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+      _mm_store_ps(out, avx512_half_row_sums(acc01, acc23));
       for (int r = 0; r < kPackRows; ++r) {
         const int row = g * kPackRows + r;
         if (row < w.n_rows) y[(size_t)t * ldy + row] = out[r];
@@ -191,13 +196,8 @@ static inline void avx512_gemm_q8s(const PackedMatrix& w, int g0, int g1, const 
             _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)(mg + 4 * s))), mn),
             _mm_set1_ps(xs[b]), macc);
       }
-      const __m256 a0 = _mm512_castps512_ps256(acc01), a1 = _mm512_extractf32x8_ps(acc01, 1);
-      const __m256 a2 = _mm512_castps512_ps256(acc23), a3 = _mm512_extractf32x8_ps(acc23, 1);
-      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
       alignas(16) float out[4];
-      _mm_store_ps(
-          out,
-          _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)), macc));
+      _mm_store_ps(out, _mm_add_ps(avx512_half_row_sums(acc01, acc23), macc));
       for (int r = 0; r < kPackRows; ++r) {
         const int row = g * kPackRows + r;
         if (row < w.n_rows) y[(size_t)t * ldy + row] = out[r];

@@ -397,8 +397,10 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
   const LlamaArch& A = *m.arch;
   const int D = hp.head_dim, HQ = hp.n_head, HK = hp.n_head_kv;
   for (int t = 0; t < n; ++t) matmul_row(embd, tokens[t], x + t * E);
-  if (A.embd_scale)
-    for (size_t i = 0; i < (size_t)n * E; ++i) x[i] *= std::sqrt((float)E);
+  if (A.embd_scale) {
+    const float scale = std::sqrt((float)E);
+    for (size_t i = 0; i < (size_t)n * E; ++i) x[i] *= scale;
+  }
   // The runner's RoPE tables: each token's, global and local.
   const Kernels* kern = active_kernels();
   if (m.rope_in_runner)

@@ -38,22 +38,25 @@ struct Tiny {
   std::string skip_tensor;       // leave this tensor out
   std::string bad_shape_tensor;  // give this tensor one row too many
   bool nan_output_norm = false;  // an untrusted file's NaN weights
+  int sliding_window = 0;        // > 0: a gemma3 file (its norms, 5 local : 1 global layers)
 };
 
 constexpr int kTinyVocab = 256 + 4 + 3;
 
 std::string write_tiny(const Tiny& t, const std::string& name) {
   GgufWriter w;
-  w.kv_str("general.architecture", "llama");
-  w.kv_u32("llama.block_count", t.n_layer);
-  w.kv_u32("llama.embedding_length", t.n_embd);
-  w.kv_u32("llama.attention.head_count", t.n_head);
-  w.kv_u32("llama.attention.head_count_kv", t.n_head_kv);
-  w.kv_u32("llama.attention.key_length", t.head_dim);
-  w.kv_u32("llama.attention.value_length", t.head_dim);
-  w.kv_u32("llama.feed_forward_length", t.n_ff);
-  w.kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.kv_f32("llama.rope.freq_base", 10000.f);
+  const std::string a = t.sliding_window ? "gemma3" : "llama";
+  w.kv_str("general.architecture", a);
+  w.kv_u32(a + ".block_count", t.n_layer);
+  w.kv_u32(a + ".embedding_length", t.n_embd);
+  w.kv_u32(a + ".attention.head_count", t.n_head);
+  w.kv_u32(a + ".attention.head_count_kv", t.n_head_kv);
+  w.kv_u32(a + ".attention.key_length", t.head_dim);
+  w.kv_u32(a + ".attention.value_length", t.head_dim);
+  w.kv_u32(a + ".feed_forward_length", t.n_ff);
+  w.kv_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  w.kv_f32(a + ".rope.freq_base", 10000.f);
+  if (t.sliding_window) w.kv_u32(a + ".attention.sliding_window", t.sliding_window);
   std::vector<std::string> tokens;
   for (int b = 0; b < 256; ++b) tokens.push_back(byte_char(uint8_t(b)));
   for (const char* s : {"he", "ll", "hell", "hello", "<|im_start|>", "<|im_end|>", "<|endoftext|>"})
@@ -97,6 +100,12 @@ std::string write_tiny(const Tiny& t, const std::string& name) {
     add(p + "ffn_gate.weight", GGML_TYPE_Q4_1, t.n_embd, t.n_ff, 0.3f, 0.f);
     add(p + "ffn_up.weight", GGML_TYPE_Q8_0, t.n_embd, t.n_ff, 0.3f, 0.f);
     add(p + "ffn_down.weight", GGML_TYPE_F32, t.n_ff, t.n_embd, 0.1f, 0.f);
+    if (t.sliding_window) {
+      add(p + "attn_q_norm.weight", GGML_TYPE_F32, t.head_dim, 1, 0.2f, 1.f);
+      add(p + "attn_k_norm.weight", GGML_TYPE_F32, t.head_dim, 1, 0.2f, 1.f);
+      add(p + "post_attention_norm.weight", GGML_TYPE_F32, t.n_embd, 1, 0.2f, 1.f);
+      add(p + "post_ffw_norm.weight", GGML_TYPE_F32, t.n_embd, 1, 0.2f, 1.f);
+    }
   }
   // One file per process: ctest runs the tests of this binary as processes at once, and a
   // file rewritten while another process has it mapped is a SIGBUS there.
@@ -481,6 +490,39 @@ TEST_F(TinyLlama, NoAllocationPerToken) {
   amskv_stats st;
   amskv_get_stats(c.kv, &st);
   EXPECT_GT(st.events, 0u);
+}
+
+// The gemma3 path too: the runner's own RoPE tables, q/k norms, local layers' rings.
+TEST(Gemma3Tiny, NoAllocationPerToken) {
+  Tiny t;
+  t.n_layer = 6;
+  t.sliding_window = 16;
+  const std::string path = write_tiny(t, "gemma3");
+  LlamaModel m;
+  std::string err;
+  ASSERT_TRUE(llama_load(path.c_str(), &m, &err)) << err;
+  std::remove(path.c_str());
+  ASSERT_TRUE(m.rope_in_runner);
+  const amskv_config cfg = llama_session_config(m, AMSKV_F16, "ams:tova", 2);
+  LlamaParams p;
+  p.policy = "ams:tova";
+  p.n_threads = 2;
+  p.kv_budget = amskv_budget_for_capacity(&cfg, 128);
+  LlamaContext c;
+  ASSERT_TRUE(llama_context_init(&c, m, p, &err)) << err;
+  std::vector<float> logits(m.hp.n_vocab);
+  std::vector<int32_t> ids(300);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = (int32_t)((i * 37) % 256);
+  ASSERT_TRUE(llama_prefill(c, ids.data(), 20, logits.data()));  // warms the thread pool
+  const long before = alloc_count_total();
+  ASSERT_TRUE(llama_prefill(c, ids.data() + 20, 100, logits.data()));
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(llama_decode(c, ids[i], logits.data())) << c.error;
+  EXPECT_EQ(alloc_count_total() - before, 0);
+  amskv_stats st;
+  amskv_get_stats(c.kv, &st);
+  EXPECT_EQ(st.local_layers, 5);
+  EXPECT_EQ(amskv_layer_tokens(c.kv, 0), 16);  // a local layer: its window
+  EXPECT_GT(st.events, 0u);                    // the global layer's
 }
 #endif
 

@@ -94,6 +94,43 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
   }
 }
 
+// Sliding-window layers: their rings drop what leaves the window (gaps in the positions
+// too), beside global layers that evict, allocating nothing.
+TEST(NoAlloc, LocalLayersAllocateNothing) {
+  const int32_t windows[3] = {16, 0, 9};
+  for (const char* policy : {"full", "ams:tova"}) {
+    amskv_config c = amskv_config_default();
+    c.n_layers = 3;
+    c.n_q_heads = 4;
+    c.n_kv_heads = 2;
+    c.head_dim = 64;
+    c.policy = policy;
+    c.n_threads = 2;
+    c.layer_window = windows;
+    amskv_session* s = nullptr;
+    ASSERT_EQ(amskv_session_create(&c, amskv_budget_for_capacity(&c, 400), &s), AMSKV_OK)
+        << amskv_last_error(nullptr);
+    const int n = std::string(policy) == "full" ? 200 : 1200;
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> u(-1, 1);
+    std::vector<float> q((size_t)n * 4 * 64), k((size_t)n * 2 * 64), v(k.size()), out(q.size());
+    for (auto* b : {&q, &k, &v})
+      for (float& x : *b) x = u(rng);
+    const long before = allocs();
+    for (int l = 0; l < 3; ++l) {
+      ASSERT_EQ(amskv_prefill(s, l, 0, n / 2, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
+      for (int t = n / 2; t < n; ++t)  // positions with gaps
+        ASSERT_EQ(amskv_attend(s, l, 2 * t, q.data() + t * 4 * 64, k.data() + t * 2 * 64,
+                               v.data() + t * 2 * 64, out.data()),
+                  AMSKV_OK);
+    }
+    EXPECT_EQ(allocs() - before, 0) << policy;
+    EXPECT_LE(amskv_layer_tokens(s, 0), 16);
+    EXPECT_LE(amskv_layer_tokens(s, 2), 9);
+    amskv_session_destroy(s);
+  }
+}
+
 alignas(64) static unsigned char g_block[512 << 10];
 
 TEST(NoAlloc, CreateInAStaticBlockAllocatesNothingAtAll) {

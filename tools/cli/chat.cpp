@@ -34,7 +34,7 @@ int cmd_chat(int argc, char** argv) {
   };
   if (!gen.m.chat) return error(kUsage, "chat: the model's chat template is not one amskv knows");
   const ChatFormat& f = *gen.m.chat;
-  if (gen.m.tok.add_bos_token) tokenize(gen.m.tok, "", true, false, &ids);
+  if (gen.m.tok.add_bos_token && gen.m.tok.bos_id >= 0) ids.push_back(gen.m.tok.bos_id);
   // Without a system role the system text opens the first user turn.
   std::string pending_system;
   if (!system.empty() && f.system) {
