@@ -7,12 +7,19 @@
 //
 // Shapes: head_dim `d` is a multiple of 8 in [32, 256]. Keys and values of one KV head are
 // rows [n][d] in the storage dtype; q8 rows carry one float scale per row.
+//
+// A q4 row is d / 32 blocks of kQ4BlockBytes: f16 scale, f16 min, then 16 bytes holding
+// element i of the block in the low nibble of byte i and element i + 16 in the high one;
+// x = scale * q + min (q in [0, 15]). Such a row needs d % 32 == 0.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 namespace amskv {
+
+constexpr int kQ4Block = 32;       // elements per q4 block
+constexpr int kQ4BlockBytes = 20;  // 2 + 2 + 16
 
 enum class Isa { kRef = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kCount = 4 };
 
@@ -23,6 +30,7 @@ struct Kernels {
   void (*qk_f16)(const float* q, int n_q, const uint16_t* k, int n, int d, float* scores, int ld);
   void (*qk_q8)(const float* q, int n_q, const int8_t* k, const float* k_scale, int n, int d,
                 float* scores, int ld);
+  void (*qk_q4)(const float* q, int n_q, const uint8_t* k, int n, int d, float* scores, int ld);
   // In place, numerically stable: x[j] = exp(x[j] - max) / sum.
   void (*softmax)(float* x, int n);
   // out[g * d + c] = sum_j p[g * ld + j] * v[j * d + c] for g < n_q, c < d.
@@ -30,6 +38,7 @@ struct Kernels {
   void (*av_f16)(const float* p, int n_q, int ld, const uint16_t* v, int n, int d, float* out);
   void (*av_q8)(const float* p, int n_q, int ld, const int8_t* v, const float* v_scale, int n,
                 int d, float* out);
+  void (*av_q4)(const float* p, int n_q, int ld, const uint8_t* v, int n, int d, float* out);
   // RoPE on n_heads rows of d floats in place; `table` comes from rope_table() (rope.h).
   void (*rope_normal)(float* x, int n_heads, int d, const float* table);
   void (*rope_neox)(float* x, int n_heads, int d, const float* table);
@@ -38,6 +47,10 @@ struct Kernels {
   void (*to_f16)(const float* x, uint16_t* y, int n);
   void (*from_f16)(const uint16_t* x, float* y, int n);
   float (*to_q8)(const float* x, int8_t* y, int n);
+  // q4 of n elements (n % 32 == 0): per block min and max of x clamped to +-65504, scale =
+  // (max - min) / 15 rounded to f16, min rounded to f16, q = clamp(round-to-nearest-even(
+  // (x - min) / scale), 0, 15) with the rounded scale and min (q = 0 when the scale is 0).
+  void (*to_q4)(const float* x, uint8_t* y, int n);
   // Compaction: row i = row idx[i] for i < n; idx strictly ascending, so idx[i] >= i and
   // the copy is safe in place.
   void (*gather_rows)(void* base, size_t row_bytes, const int32_t* idx, int n);

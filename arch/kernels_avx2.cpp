@@ -23,6 +23,11 @@ struct Ops {
     __m128i s16 = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
     _mm_storel_epi64((__m128i*)p, _mm_packs_epi16(s16, s16));
   }
+  static B load_nib(const uint8_t* p, bool high) {
+    __m256i x = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)p));
+    if (high) x = _mm256_srli_epi32(x, 4);
+    return _mm256_cvtepi32_ps(_mm256_and_si256(x, _mm256_set1_epi32(15)));
+  }
   static B haddp(const B* r) { return hadd8(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]); }
   // Lane i = sum of x_i's eight lanes.
   static __m256 hadd8(__m256 x0, __m256 x1, __m256 x2, __m256 x3, __m256 x4, __m256 x5, __m256 x6,

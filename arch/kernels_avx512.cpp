@@ -21,6 +21,11 @@ struct Ops {
   static void store_i8(int8_t* p, B x) {
     _mm_storeu_si128((__m128i*)p, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(x)));
   }
+  static B load_nib(const uint8_t* p, bool high) {
+    __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p));
+    if (high) x = _mm512_srli_epi32(x, 4);
+    return _mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(15)));
+  }
   // Lane i = sum of r[i]'s sixteen lanes: fold each row to 256 bits, then two 8-row sums.
   static B haddp(const B* r) {
     __m256 h[16];

@@ -24,6 +24,13 @@ struct Ops {
     vst1_s8(lanes, s8);
     memcpy(p, lanes, 4);
   }
+  static B load_nib(const uint8_t* p, bool high) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    uint32x4_t x = vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(w)))));
+    if (high) x = vshrq_n_u32(x, 4);
+    return vcvtq_f32_u32(vandq_u32(x, vdupq_n_u32(15)));
+  }
   static B haddp(const B* r) { return vpaddq_f32(vpaddq_f32(r[0], r[1]), vpaddq_f32(r[2], r[3])); }
 };
 

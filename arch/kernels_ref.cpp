@@ -40,6 +40,39 @@ void qk_q8(const float* q, int n_q, const int8_t* k, const float* ks, int n, int
   }
 }
 
+// Block b of a q4 row: its scale, min and the 32 values q.
+struct Q4Block {
+  float scale, min;
+  int q[kQ4Block];
+};
+Q4Block q4_block(const uint8_t* row, int b) {
+  const uint8_t* p = row + (size_t)b * kQ4BlockBytes;
+  Q4Block blk;
+  uint16_t h[2];
+  std::memcpy(h, p, 4);
+  blk.scale = f16_to_f32(h[0]);
+  blk.min = f16_to_f32(h[1]);
+  for (int i = 0; i < 16; ++i) {
+    blk.q[i] = p[4 + i] & 15;
+    blk.q[i + 16] = p[4 + i] >> 4;
+  }
+  return blk;
+}
+
+void qk_q4(const float* q, int n_q, const uint8_t* k, int n, int d, float* scores, int ld) {
+  const size_t row = (size_t)d / kQ4Block * kQ4BlockBytes;
+  for (int g = 0; g < n_q; ++g)
+    for (int j = 0; j < n; ++j) {
+      float acc = 0.f;
+      for (int b = 0; b < d / kQ4Block; ++b) {
+        const Q4Block blk = q4_block(k + (size_t)j * row, b);
+        for (int i = 0; i < kQ4Block; ++i)
+          acc += q[g * d + b * kQ4Block + i] * (blk.scale * (float)blk.q[i] + blk.min);
+      }
+      scores[g * ld + j] = acc;
+    }
+}
+
 void softmax(float* x, int n) {
   float mx = x[0];
   for (int j = 1; j < n; ++j) mx = x[j] > mx ? x[j] : mx;
@@ -73,6 +106,19 @@ void av_q8(const float* p, int n_q, int ld, const int8_t* v, const float* vs, in
            float* out) {
   av_generic(p, n_q, ld, n, d, out,
              [&](int j, int c) { return (float)v[(size_t)j * d + c] * vs[j]; });
+}
+
+void av_q4(const float* p, int n_q, int ld, const uint8_t* v, int n, int d, float* out) {
+  const size_t row = (size_t)d / kQ4Block * kQ4BlockBytes;
+  for (int g = 0; g < n_q; ++g) {
+    for (int c = 0; c < d; ++c) out[g * d + c] = 0.f;
+    for (int j = 0; j < n; ++j)
+      for (int b = 0; b < d / kQ4Block; ++b) {
+        const Q4Block blk = q4_block(v + (size_t)j * row, b);
+        for (int i = 0; i < kQ4Block; ++i)
+          out[g * d + b * kQ4Block + i] += p[g * ld + j] * (blk.scale * (float)blk.q[i] + blk.min);
+      }
+  }
 }
 
 void rope_normal(float* x, int n_heads, int d, const float* table) {
@@ -117,6 +163,30 @@ float to_q8(const float* x, int8_t* y, int n) {
   return mx / 127.f;
 }
 
+void to_q4(const float* x, uint8_t* y, int n) {
+  for (int b = 0; b < n / kQ4Block; ++b) {
+    const float* xb = x + b * kQ4Block;
+    float lo = 65504.f, hi = -65504.f;
+    for (int i = 0; i < kQ4Block; ++i) {
+      lo = xb[i] < lo ? xb[i] : lo;
+      hi = xb[i] > hi ? xb[i] : hi;
+    }
+    lo = lo < -65504.f ? -65504.f : lo;  // a NaN never reaches a session: it is refused
+    hi = hi > 65504.f ? 65504.f : (hi < lo ? lo : hi);
+    const uint16_t h[2] = {f32_to_f16((hi - lo) / 15.f), f32_to_f16(lo)};
+    const float scale = f16_to_f32(h[0]), mn = f16_to_f32(h[1]);
+    const float inv = scale > 0.f ? 1.f / scale : 0.f;
+    uint8_t* yb = y + (size_t)b * kQ4BlockBytes;
+    std::memcpy(yb, h, 4);
+    int q[kQ4Block];
+    for (int i = 0; i < kQ4Block; ++i) {
+      const float t = std::nearbyint((xb[i] - mn) * inv);
+      q[i] = t < 0.f ? 0 : (t > 15.f ? 15 : (int)t);
+    }
+    for (int i = 0; i < 16; ++i) yb[4 + i] = (uint8_t)(q[i] | q[i + 16] << 4);
+  }
+}
+
 void gather_rows(void* base, size_t row_bytes, const int32_t* idx, int n) {
   char* b = (char*)base;
   for (int i = 0; i < n; ++i)
@@ -127,8 +197,8 @@ void gather_rows(void* base, size_t row_bytes, const int32_t* idx, int n) {
 }  // namespace
 
 extern const Kernels kKernelsRef;
-constexpr Kernels kKernelsRef = {"ref",  qk_f32,   qk_f16, qk_q8,       softmax,
-                                 av_f32, av_f16,   av_q8,  rope_normal, rope_neox,
-                                 to_f16, from_f16, to_q8,  gather_rows};
+constexpr Kernels kKernelsRef = {"ref",  qk_f32,   qk_f16, qk_q8, qk_q4,       softmax,
+                                 av_f32, av_f16,   av_q8,  av_q4, rope_normal, rope_neox,
+                                 to_f16, from_f16, to_q8,  to_q4, gather_rows};
 
 }  // namespace amskv

@@ -9,6 +9,7 @@
 //     static void store_f16(uint16_t*, batch);  // round to nearest even
 //     static void store_i8(int8_t*, batch);     // round to nearest even, saturate
 //     static batch haddp(const batch* rows);    // lane i = sum of rows[i]'s lanes
+//     static batch load_nib(const uint8_t*, bool high);  // W nibbles -> W floats
 //   };
 // (haddp is per ISA because xsimd 8.1's AVX-512 haddp returns its lanes permuted.)
 //
@@ -230,6 +231,105 @@ struct SimdKernels {
     }
   }
 
+  // q4 (layout in kernels.h): a block's 32 elements are kQ4Vecs vectors, vector v from bytes
+  // (v * W) % 16 of the block, low nibbles for the first half, high ones for the second.
+  static constexpr int kQ4Vecs = amskv::kQ4Block / W;
+  static B q4_vec(const uint8_t* blk, int v) {
+    return Ops::load_nib(blk + 4 + (v * W) % 16, v * W >= 16);
+  }
+  static void q4_scale_min(const uint8_t* blk, float* scale, float* mn) {
+    uint16_t h[2];
+    memcpy(h, blk, 4);
+    *scale = amskv::f16_to_f32(h[0]);
+    *mn = amskv::f16_to_f32(h[1]);
+  }
+
+  // Score = sum over blocks of scale * (q . nibbles) + min * sum(q): W keys at a time, each
+  // head's block sums of q computed once per call.
+  static void qk_q4(const float* q, int n_q, const uint8_t* k, int n, int d, float* scores,
+                    int ld) {
+    const int nb = d / amskv::kQ4Block;
+    const size_t row = (size_t)nb * amskv::kQ4BlockBytes;
+    for (int g = 0; g < n_q; ++g) {
+      const float* qg = q + (size_t)g * d;
+      float qsum[256 / amskv::kQ4Block];
+      for (int b = 0; b < nb; ++b) {
+        B t(0.f);
+        for (int v = 0; v < kQ4Vecs; ++v) t += B::load_unaligned(qg + b * amskv::kQ4Block + v * W);
+        qsum[b] = xsimd::hadd(t);
+      }
+      int j0 = 0;
+      for (; j0 + W <= n; j0 += W) {
+        B acc[W];
+        alignas(64) float msum[W];
+        for (int i = 0; i < W; ++i) {
+          const uint8_t* r = k + (size_t)(j0 + i) * row;
+          B a(0.f);
+          float m = 0.f;
+          for (int b = 0; b < nb; ++b) {
+            const uint8_t* blk = r + (size_t)b * amskv::kQ4BlockBytes;
+            float sc, mn;
+            q4_scale_min(blk, &sc, &mn);
+            B t = B::load_unaligned(qg + b * amskv::kQ4Block) * q4_vec(blk, 0);
+            for (int v = 1; v < kQ4Vecs; ++v)
+              t = xsimd::fma(B::load_unaligned(qg + b * amskv::kQ4Block + v * W), q4_vec(blk, v),
+                             t);
+            a = xsimd::fma(B(sc), t, a);
+            m += mn * qsum[b];
+          }
+          acc[i] = a;
+          msum[i] = m;
+        }
+        (Ops::haddp(acc) + B::load_aligned(msum)).store_unaligned(scores + (size_t)g * ld + j0);
+      }
+      for (; j0 < n; ++j0) {
+        const uint8_t* r = k + (size_t)j0 * row;
+        B a(0.f);
+        float m = 0.f;
+        for (int b = 0; b < nb; ++b) {
+          const uint8_t* blk = r + (size_t)b * amskv::kQ4BlockBytes;
+          float sc, mn;
+          q4_scale_min(blk, &sc, &mn);
+          B t(0.f);
+          for (int v = 0; v < kQ4Vecs; ++v)
+            t = xsimd::fma(B::load_unaligned(qg + b * amskv::kQ4Block + v * W), q4_vec(blk, v), t);
+          a = xsimd::fma(B(sc), t, a);
+          m += mn * qsum[b];
+        }
+        scores[(size_t)g * ld + j0] = xsimd::hadd(a) + m;
+      }
+    }
+  }
+
+  // out += sum_j (p_j * scale) * nibbles, and the p_j * min terms summed per block and added
+  // once: blocks of kBlock rows, each head's one q4 block of output in registers.
+  static void av_q4(const float* p, int n_q, int ld, const uint8_t* v, int n, int d, float* out) {
+    const int nb = d / amskv::kQ4Block;
+    const size_t row = (size_t)nb * amskv::kQ4BlockBytes;
+    for (int i = 0; i < n_q * d; ++i) out[i] = 0.f;
+    for (int j0 = 0; j0 < n; j0 += kBlock) {
+      const int j1 = j0 + kBlock < n ? j0 + kBlock : n;
+      for (int g = 0; g < n_q; ++g) {
+        const float* pg = p + (size_t)g * ld;
+        for (int b = 0; b < nb; ++b) {
+          float* og = out + (size_t)g * d + b * amskv::kQ4Block;
+          B o[kQ4Vecs];
+          for (int u = 0; u < kQ4Vecs; ++u) o[u] = B::load_unaligned(og + u * W);
+          float m = 0.f;
+          for (int j = j0; j < j1; ++j) {
+            const uint8_t* blk = v + (size_t)j * row + (size_t)b * amskv::kQ4BlockBytes;
+            float sc, mn;
+            q4_scale_min(blk, &sc, &mn);
+            const B ps(pg[j] * sc);
+            for (int u = 0; u < kQ4Vecs; ++u) o[u] = xsimd::fma(ps, q4_vec(blk, u), o[u]);
+            m += pg[j] * mn;
+          }
+          for (int u = 0; u < kQ4Vecs; ++u) (o[u] + B(m)).store_unaligned(og + u * W);
+        }
+      }
+    }
+  }
+
   static void qk_f32(const float* q, int n_q, const float* k, int n, int d, float* s, int ld) {
     qk<F32>(q, n_q, k, nullptr, n, d, s, ld);
   }
@@ -353,6 +453,33 @@ struct SimdKernels {
     return mx / 127.f;
   }
 
+  // As the reference: the same min, max and f32 operations, so the bytes are identical.
+  static void to_q4(const float* x, uint8_t* y, int n) {
+    for (int b = 0; b < n / amskv::kQ4Block; ++b) {
+      const float* xb = x + b * amskv::kQ4Block;
+      B lo(65504.f), hi(-65504.f);
+      for (int v = 0; v < kQ4Vecs; ++v) {
+        const B t = B::load_unaligned(xb + v * W);
+        lo = xsimd::min(lo, t);
+        hi = xsimd::max(hi, t);
+      }
+      float l = -hmax(-lo), h = hmax(hi);
+      l = l < -65504.f ? -65504.f : l;
+      h = h > 65504.f ? 65504.f : (h < l ? l : h);
+      const uint16_t hs[2] = {amskv::f32_to_f16((h - l) / 15.f), amskv::f32_to_f16(l)};
+      const float scale = amskv::f16_to_f32(hs[0]), mn = amskv::f16_to_f32(hs[1]);
+      const B inv(scale > 0.f ? 1.f / scale : 0.f), vmn(mn), zero(0.f), fifteen(15.f);
+      alignas(64) int32_t q[amskv::kQ4Block];
+      for (int v = 0; v < kQ4Vecs; ++v) {
+        const B t = xsimd::nearbyint((B::load_unaligned(xb + v * W) - vmn) * inv);
+        xsimd::to_int(xsimd::min(xsimd::max(t, zero), fifteen)).store_aligned(q + v * W);
+      }
+      uint8_t* yb = y + (size_t)b * amskv::kQ4BlockBytes;
+      memcpy(yb, hs, 4);
+      for (int i = 0; i < 16; ++i) yb[4 + i] = (uint8_t)(q[i] | q[i + 16] << 4);
+    }
+  }
+
   static void gather_rows(void* base, size_t row_bytes, const int32_t* idx, int n) {
     using U8 = xsimd::batch<uint8_t, A>;
     constexpr size_t V = U8::size;
@@ -370,7 +497,7 @@ struct SimdKernels {
   // constexpr: the per-ISA table is constant-initialised data, so no code compiled with the
   // ISA's flags runs before dispatch has checked the CPU.
   static constexpr amskv::Kernels table(const char* name) {
-    return {name,  qk_f32,      qk_f16,    qk_q8,  softmax,  av_f32, av_f16,
-            av_q8, rope_normal, rope_neox, to_f16, from_f16, to_q8,  gather_rows};
+    return {name,  qk_f32,      qk_f16,    qk_q8,  qk_q4,    softmax, av_f32, av_f16,     av_q8,
+            av_q4, rope_normal, rope_neox, to_f16, from_f16, to_q8,   to_q4,  gather_rows};
   }
 };

@@ -22,11 +22,6 @@ bool mul(size_t a, size_t b, size_t* out) {
 
 }  // namespace
 
-size_t dtype_elem_bytes(int dtype) {
-  const DtypeOps* ops = dtype_ops(dtype);
-  return ops ? ops->elem_bytes : 0;
-}
-
 bool arena_layout(const Geometry& g, NeedsFn needs_fn, int capacity, size_t header_bytes,
                   ArenaLayout* out) {
   ArenaNeeds needs{};
@@ -35,7 +30,7 @@ bool arena_layout(const Geometry& g, NeedsFn needs_fn, int capacity, size_t head
       needs.n_event_spans > kMaxEventSpans)
     return false;
   const DtypeOps* dt = dtype_ops(g.dtype);
-  if (!dt) return false;
+  if (!dt || g.head_dim % dt->block != 0) return false;
   ArenaLayout a{};
   a.capacity = capacity;
   a.n_channels = needs.n_channels;
@@ -53,9 +48,8 @@ bool arena_layout(const Geometry& g, NeedsFn needs_fn, int capacity, size_t head
   // the local ones at `window`. rows = layers * kv heads * slots; each holds head_dim elements.
   const auto storage = [&](size_t layers, size_t slots, size_t* r, size_t* k, size_t* v, size_t* ks,
                            size_t* vs, size_t* pos, size_t* bytes) {
-    size_t kv_elems, span;
-    if (!mul(layers * g.n_kv_heads, slots, r) || !mul(*r, (size_t)g.head_dim, &kv_elems) ||
-        !mul(kv_elems, dt->elem_bytes, &span))
+    size_t span;
+    if (!mul(layers * g.n_kv_heads, slots, r) || !mul(*r, dtype_row_bytes(*dt, g.head_dim), &span))
       return false;
     const size_t scale_span = dt->row_scale ? *r * 4 : 0;
     *bytes = 2 * span + 2 * scale_span;

@@ -85,7 +85,6 @@ struct ArenaLayout {
   size_t total;                     // bytes of the whole block
 };
 
-size_t dtype_elem_bytes(int dtype);
 // Fills `out` for `capacity` tokens; false if the sizes overflow.
 bool arena_layout(const Geometry& g, NeedsFn needs, int capacity, size_t header_bytes,
                   ArenaLayout* out);

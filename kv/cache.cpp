@@ -11,7 +11,7 @@ KvCache kv_cache(const Geometry& g, const ArenaLayout& layout, char* base, const
   c.capacity = ring ? g.window : layout.capacity;
   c.dt = dtype_ops(g.dtype);
   c.kern = kern;
-  c.row_bytes = (size_t)g.head_dim * c.dt->elem_bytes;
+  c.row_bytes = dtype_row_bytes(*c.dt, g.head_dim);
   c.keys = base + (ring ? layout.ring_keys : layout.keys);
   c.values = base + (ring ? layout.ring_values : layout.values);
   const size_t ks = ring ? layout.ring_key_scales : layout.key_scales;

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "arch/f16.h"
+
 namespace amskv {
 namespace {
 
@@ -54,11 +56,38 @@ void av_q8(const Kernels& k, const float* p, int n_q, int ld, const void* rows, 
   k.av_q8(p, n_q, ld, (const int8_t*)rows, scales, n, d, out);
 }
 
+float store_q4(const Kernels& k, const float* x, void* row, int d) {
+  k.to_q4(x, (uint8_t*)row, d);
+  return 1.f;
+}
+void load_q4(const Kernels&, const void* rows, const float*, int n, int d, float* out) {
+  const uint8_t* r = (const uint8_t*)rows;
+  for (int j = 0; j < n * d / kQ4Block; ++j, r += kQ4BlockBytes) {
+    uint16_t h[2];
+    std::memcpy(h, r, 4);
+    const float scale = f16_to_f32(h[0]), mn = f16_to_f32(h[1]);
+    float* o = out + (size_t)j * kQ4Block;
+    for (int i = 0; i < 16; ++i) {
+      o[i] = scale * (float)(r[4 + i] & 15) + mn;
+      o[i + 16] = scale * (float)(r[4 + i] >> 4) + mn;
+    }
+  }
+}
+void qk_q4(const Kernels& k, const float* q, int n_q, const void* rows, const float*, int n, int d,
+           float* scores, int ld) {
+  k.qk_q4(q, n_q, (const uint8_t*)rows, n, d, scores, ld);
+}
+void av_q4(const Kernels& k, const float* p, int n_q, int ld, const void* rows, const float*, int n,
+           int d, float* out) {
+  k.av_q4(p, n_q, ld, (const uint8_t*)rows, n, d, out);
+}
+
 // Indexed by amskv_dtype.
 const DtypeOps kDtypes[] = {
-    {"f32", 4, false, store_f32, load_f32, qk_f32, av_f32},
-    {"f16", 2, false, store_f16, load_f16, qk_f16, av_f16},
-    {"q8", 1, true, store_q8, load_q8, qk_q8, av_q8},
+    {"f32", 1, 4, false, store_f32, load_f32, qk_f32, av_f32},
+    {"f16", 1, 2, false, store_f16, load_f16, qk_f16, av_f16},
+    {"q8", 1, 1, true, store_q8, load_q8, qk_q8, av_q8},
+    {"q4", kQ4Block, kQ4BlockBytes, false, store_q4, load_q4, qk_q4, av_q4},
 };
 constexpr int kCount = (int)(sizeof kDtypes / sizeof *kDtypes);
 

@@ -2,8 +2,9 @@
 // type_traits names its fields). Everything that depends on the dtype goes through here, so
 // a new dtype is one more row. The kernels come from the session's kernel table.
 //
-// A stored row is head_dim elements; dtypes with `row_scale` keep one float per row beside it
-// (x ~= scale * q).
+// A stored row is head_dim elements in blocks of `block` elements of `block_bytes` each (a q4
+// block holds its own scale and min); dtypes with `row_scale` keep one float per row beside
+// it (x ~= scale * q).
 #pragma once
 
 #include <cstddef>
@@ -14,9 +15,10 @@
 namespace amskv {
 
 struct DtypeOps {
-  const char* name;   // "f32", "f16", "q8": as users type it
-  size_t elem_bytes;  // bytes per element of a row
-  bool row_scale;     // a float scale per row (q8)
+  const char* name;    // "f32", "f16", "q8", "q4": as users type it
+  int block;           // elements per block: head_dim must be a multiple
+  size_t block_bytes;  // bytes per block
+  bool row_scale;      // a float scale per row (q8)
   // Stores one row of d floats; returns its scale (1 when the dtype has none).
   float (*store)(const Kernels& k, const float* x, void* row, int d);
   // n rows to f32: out [n][d].
@@ -28,6 +30,11 @@ struct DtypeOps {
   void (*av)(const Kernels& k, const float* p, int n_q, int ld, const void* rows,
              const float* scales, int n, int d, float* out);
 };
+
+// Bytes of one stored row of d elements (d a multiple of ops.block).
+inline size_t dtype_row_bytes(const DtypeOps& ops, int d) {
+  return (size_t)(d / ops.block) * ops.block_bytes;
+}
 
 // The row of `dtype`, or null when it is not a dtype (amskv_dtype values are its indices).
 const DtypeOps* dtype_ops(int dtype);

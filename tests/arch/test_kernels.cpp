@@ -33,6 +33,8 @@ struct Stored {
   std::vector<uint16_t> f16;
   std::vector<int8_t> q8;
   std::vector<float> scale;
+  std::vector<uint8_t> q4;    // empty unless d % 32 == 0
+  std::vector<float> q4_err;  // per element: 15 * scale + |min| of its block (error scale)
   std::vector<float> dequant;
 };
 
@@ -45,6 +47,20 @@ Stored store(const std::vector<float>& x, int n, int d) {
   kKernelsRef.to_f16(x.data(), s.f16.data(), (int)x.size());
   for (int j = 0; j < n; ++j)
     s.scale[j] = kKernelsRef.to_q8(x.data() + (size_t)j * d, s.q8.data() + (size_t)j * d, d);
+  if (d % kQ4Block == 0) {
+    const size_t row = (size_t)d / kQ4Block * kQ4BlockBytes;
+    s.q4.resize(row * n);
+    s.q4_err.resize(x.size());
+    for (int j = 0; j < n; ++j) {
+      kKernelsRef.to_q4(x.data() + (size_t)j * d, s.q4.data() + j * row, d);
+      for (int c = 0; c < d; ++c) {
+        const uint8_t* blk = s.q4.data() + j * row + (size_t)(c / kQ4Block) * kQ4BlockBytes;
+        uint16_t h[2];
+        std::memcpy(h, blk, 4);
+        s.q4_err[(size_t)j * d + c] = 15 * f16_to_f32(h[0]) + std::fabs(f16_to_f32(h[1]));
+      }
+    }
+  }
   return s;
 }
 
@@ -58,7 +74,8 @@ TEST_P(Kernels, QueryKeyScoresMatchReference) {
           auto kx = random((size_t)n * d, mag);
           Stored st = store(kx, n, d);
           const int ld = n + 3;
-          for (int dt = 0; dt < 3; ++dt) {
+          for (int dt = 0; dt < 4; ++dt) {
+            if (dt == 3 && st.q4.empty()) continue;
             std::vector<float> got((size_t)G * ld, -1.f), want((size_t)G * ld, -1.f);
             Shifted<float> qs(q, off);
             if (dt == 0) {
@@ -69,10 +86,14 @@ TEST_P(Kernels, QueryKeyScoresMatchReference) {
               Shifted<uint16_t> ks(st.f16, off);
               k_->qk_f16(qs.p, G, ks.p, n, d, got.data(), ld);
               ref_->qk_f16(q.data(), G, st.f16.data(), n, d, want.data(), ld);
-            } else {
+            } else if (dt == 2) {
               Shifted<int8_t> ks(st.q8, off);
               k_->qk_q8(qs.p, G, ks.p, st.scale.data(), n, d, got.data(), ld);
               ref_->qk_q8(q.data(), G, st.q8.data(), st.scale.data(), n, d, want.data(), ld);
+            } else {
+              Shifted<uint8_t> ks(st.q4, off);
+              k_->qk_q4(qs.p, G, ks.p, n, d, got.data(), ld);
+              ref_->qk_q4(q.data(), G, st.q4.data(), n, d, want.data(), ld);
             }
             for (int g = 0; g < G; ++g)
               for (int j = 0; j < ld; ++j) {
@@ -84,7 +105,9 @@ TEST_P(Kernels, QueryKeyScoresMatchReference) {
                 // error scale: sum |q||k| in the stored precision, times the row scale
                 float absdot = 0;
                 for (int c = 0; c < d; ++c)
-                  absdot += std::fabs(q[(size_t)g * d + c] * kx[(size_t)j * d + c]);
+                  absdot +=
+                      std::fabs(q[(size_t)g * d + c]) *
+                      (dt == 3 ? st.q4_err[(size_t)j * d + c] : std::fabs(kx[(size_t)j * d + c]));
                 ASSERT_NEAR(v, w, kDotTolF32 * d * absdot + 1e-30f)
                     << "dtype " << dt << " d " << d << " n " << n << " G " << G << " j " << j
                     << " mag " << mag;
@@ -122,7 +145,8 @@ TEST_P(Kernels, WeightedValuesMatchReference) {
           for (auto& x : p) x = std::fabs(x);
           auto vx = random((size_t)n * d, mag);
           Stored st = store(vx, n, d);
-          for (int dt = 0; dt < 3; ++dt) {
+          for (int dt = 0; dt < 4; ++dt) {
+            if (dt == 3 && st.q4.empty()) continue;
             std::vector<float> got((size_t)G * d), want((size_t)G * d);
             Shifted<float> ps(p, off);
             if (dt == 0) {
@@ -133,16 +157,21 @@ TEST_P(Kernels, WeightedValuesMatchReference) {
               Shifted<uint16_t> vs(st.f16, off);
               k_->av_f16(ps.p, G, ld, vs.p, n, d, got.data());
               ref_->av_f16(p.data(), G, ld, st.f16.data(), n, d, want.data());
-            } else {
+            } else if (dt == 2) {
               Shifted<int8_t> vs(st.q8, off);
               k_->av_q8(ps.p, G, ld, vs.p, st.scale.data(), n, d, got.data());
               ref_->av_q8(p.data(), G, ld, st.q8.data(), st.scale.data(), n, d, want.data());
+            } else {
+              Shifted<uint8_t> vs(st.q4, off);
+              k_->av_q4(ps.p, G, ld, vs.p, n, d, got.data());
+              ref_->av_q4(p.data(), G, ld, st.q4.data(), n, d, want.data());
             }
             for (int g = 0; g < G; ++g)
               for (int c = 0; c < d; ++c) {
                 float scale = 0;
                 for (int j = 0; j < n; ++j)
-                  scale += p[(size_t)g * ld + j] * std::fabs(vx[(size_t)j * d + c]);
+                  scale += p[(size_t)g * ld + j] * (dt == 3 ? st.q4_err[(size_t)j * d + c]
+                                                            : std::fabs(vx[(size_t)j * d + c]));
                 ASSERT_NEAR(got[(size_t)g * d + c], want[(size_t)g * d + c],
                             kDotTolF32 * n * scale + 1e-30f)
                     << "dtype " << dt << " d " << d << " n " << n << " G " << G;
@@ -219,6 +248,64 @@ TEST_P(Kernels, ConversionsAreBitExact) {
         ASSERT_NEAR(got8[i + 1] * gs, x[i], 0.5f * gs + 1e-30f);
       }
     }
+}
+
+// q4 bytes are identical to the reference's, and the reference holds every value within
+// half a step (plus the f16 rounding of its scale and min).
+TEST_P(Kernels, Q4ConversionIsBitExactAndWithinHalfAStep) {
+  for (int n : {32, 64, 96, 256})
+    for (float mag : {1e-6f, 1.f, 300.f, 7e4f}) {
+      auto x = random((size_t)n, mag);
+      if (mag == 1.f) x[5] = x[6] = 0.f, x[7] = -x[8];
+      for (int i = 0; i < kQ4Block && n == 96; ++i) x[32 + i] = 2.5f;  // a constant block
+      const size_t bytes = (size_t)n / kQ4Block * kQ4BlockBytes;
+      std::vector<uint8_t> want(bytes), got(bytes + 1);
+      ref_->to_q4(x.data(), want.data(), n);
+      Shifted<float> xs(x, 1);
+      k_->to_q4(xs.p, got.data() + 1, n);
+      ASSERT_EQ(0, std::memcmp(got.data() + 1, want.data(), bytes)) << "n " << n << " mag " << mag;
+      std::vector<float> back((size_t)n);
+      std::vector<float> one_hot((size_t)n);
+      for (int b = 0; b < n / kQ4Block; ++b) {
+        uint16_t h[2];
+        std::memcpy(h, want.data() + (size_t)b * kQ4BlockBytes, 4);
+        const float scale = f16_to_f32(h[0]), mn = f16_to_f32(h[1]);
+        float lo = 1e30f, hi = -1e30f;
+        for (int i = 0; i < kQ4Block; ++i)
+          lo = std::fmin(lo, std::fmax(x[b * kQ4Block + i], -65504.f)),
+          hi = std::fmax(hi, std::fmin(x[b * kQ4Block + i], 65504.f));
+        for (int i = 0; i < kQ4Block; ++i) {
+          const int c = b * kQ4Block + i;
+          // element c through the reference's own dot with a one-hot query
+          std::fill(one_hot.begin(), one_hot.end(), 0.f);
+          one_hot[c] = 1.f;
+          float v;
+          ref_->qk_q4(one_hot.data(), 1, want.data(), 1, n, &v, 1);
+          const float xc = std::fmin(std::fmax(x[c], -65504.f), 65504.f);
+          // f16's relative rounding of scale and min, and its absolute one below 2^-14 (15
+          // steps of half a subnormal)
+          const float f16_abs = 15 * std::ldexp(1.f, -25);
+          ASSERT_NEAR(v, xc, 0.5f * scale + 2e-3f * (hi - lo) + 1e-3f * std::fabs(mn) + f16_abs)
+              << "element " << c << " mag " << mag;
+        }
+      }
+    }
+}
+
+TEST(Q4Reference, LayoutIsLowNibblesThenHighOnes) {
+  float x[kQ4Block];
+  for (int i = 0; i < kQ4Block; ++i) x[i] = (float)(i % 16);  // 0..15 twice: scale 1, min 0
+  x[16] = 15.f, x[31] = 0.f;
+  uint8_t y[kQ4BlockBytes];
+  kKernelsRef.to_q4(x, y, kQ4Block);
+  uint16_t h[2];
+  std::memcpy(h, y, 4);
+  EXPECT_EQ(f16_to_f32(h[0]), 1.f);
+  EXPECT_EQ(f16_to_f32(h[1]), 0.f);
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(y[4 + i] & 15, (int)x[i]) << i;
+    EXPECT_EQ(y[4 + i] >> 4, (int)x[i + 16]) << i;
+  }
 }
 
 TEST_P(Kernels, GatherRowsMovesKeptRowsToTheFront) {

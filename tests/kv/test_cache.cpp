@@ -70,8 +70,9 @@ TEST(KvCache, CompactMovesEveryPerTokenArrayWithItsToken) {
         kv_load_keys(kv, layer, h, (int)i, 1, k.data());
         kv_load_values(kv, layer, h, (int)i, 1, v.data());
         for (int c = 0; c < d; ++c) {
-          // q8 stores round(x * 127 / max) with a row scale: within half a step.
-          const float tol = dtype == AMSKV_Q8 ? 100.f / 127 : 0.f;
+          // q8 stores round(x * 127 / max) with a row scale, q4 (x - min) / scale in 15
+          // steps per block: within half a step (the values span at most 100).
+          const float tol = dtype == AMSKV_Q8 ? 100.f / 127 : dtype == AMSKV_Q4 ? 100.f / 30 : 0.f;
           EXPECT_NEAR(k[c], keys[t][c], tol) << "slot " << i;
           EXPECT_NEAR(v[c], values[t][c], tol) << "slot " << i;
         }
@@ -80,7 +81,7 @@ TEST(KvCache, CompactMovesEveryPerTokenArrayWithItsToken) {
       }
       EXPECT_EQ(kv_positions(kv, layer, 0)[3], 7);
       kv_load_keys(kv, layer, 0, 3, 1, k.data());
-      EXPECT_NEAR(k[0], other[0], dtype == AMSKV_Q8 ? 1.f : 0.f);
+      EXPECT_NEAR(k[0], other[0], dtype == AMSKV_Q8 ? 1.f : dtype == AMSKV_Q4 ? 100.f / 30 : 0.f);
     }
 }
 

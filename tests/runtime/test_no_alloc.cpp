@@ -38,7 +38,8 @@ struct Case {
 
 TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
   std::vector<Case> cases = {Case{"streaming", AMSKV_F32, 1}, Case{"streaming", AMSKV_Q8, 1},
-                             Case{"full", AMSKV_F16, 1}, Case{"streaming", AMSKV_F16, 2}};
+                             Case{"full", AMSKV_F16, 1}, Case{"streaming", AMSKV_F16, 2},
+                             Case{"streaming", AMSKV_Q4, 2}};
   // Every scorer, under global top-k and AMS, every dtype, one and two threads.
   std::vector<std::string> names;
   for (int j = 0; j < amskv_scorer_count(); ++j) {
@@ -51,7 +52,7 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
                   ",segmenter=valley,global_head=1");
   int i = 0;
   for (const std::string& name : names) {
-    cases.push_back(Case{name.c_str(), (amskv_dtype)(i % 3), 1 + i % 2});
+    cases.push_back(Case{name.c_str(), (amskv_dtype)(i % 4), 1 + i % 2});
     ++i;
   }
   for (Case r : cases) {

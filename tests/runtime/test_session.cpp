@@ -15,9 +15,9 @@
 namespace {
 
 // Output tolerance per storage dtype (inputs uniform in [-1, 1]): f16 keeps 11 bits, q8
-// about 8 bits of each row's largest element.
+// about 8 bits of each row's largest element, q4 16 steps of each block's range.
 double tolerance(amskv_dtype dt) {
-  return dt == AMSKV_F32 ? 2e-5 : dt == AMSKV_F16 ? 4e-3 : 4e-2;
+  return dt == AMSKV_F32 ? 2e-5 : dt == AMSKV_F16 ? 4e-3 : dt == AMSKV_Q8 ? 4e-2 : 0.15;
 }
 
 struct Token {
@@ -145,8 +145,9 @@ const Geometry kGeometries[] = {{1, 1, 32}, {4, 1, 64},  {6, 2, 40},
 TEST(Session, DecodeMatchesDoubleReferenceForEveryDtypeAndRopeStyle) {
   std::mt19937 rng(7);
   for (Geometry g : kGeometries)
-    for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8})
+    for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4})
       for (amskv_rope_style style : {AMSKV_ROPE_NORMAL, AMSKV_ROPE_NEOX, AMSKV_ROPE_NONE}) {
+        if (dt == AMSKV_Q4 && g.d % 32 != 0) continue;  // refused: see Q4NeedsHeadDimOf32
         amskv_config c = make_config(g, dt, style, "full");
         amskv::Session s;
         ASSERT_EQ(s.create(c, 1 << 20), AMSKV_OK) << s.last_error();
@@ -398,8 +399,8 @@ TEST(Session, LocalLayerWindowsAreChecked) {
 
 TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
   const Geometry g{9, 3, 64};
-  int cap[3];
-  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8}) {
+  int cap[4];
+  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4}) {
     amskv_config c = make_config(g, dt, AMSKV_ROPE_NORMAL, "streaming", 30);
     amskv::Session s;
     const size_t budget = 8u << 20;
@@ -412,9 +413,23 @@ TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
     EXPECT_LT(budget - st.bytes_used, (size_t)30 * 3 * 2 * 64 * (dt == AMSKV_F32 ? 4 : 2) + 4096);
     cap[dt] = st.capacity_tokens;
   }
-  // KV bytes per token and layer: 2 * 3 * 64 * {4, 2, 1 + 4/64} plus 12 bytes of positions.
+  // KV bytes per token and layer: 2 * 3 * 64 * {4, 2, 1 + 4/64, 20/32} plus 12 bytes of
+  // positions.
   EXPECT_GT(cap[AMSKV_F16], cap[AMSKV_F32] * 3 / 2);
   EXPECT_GT(cap[AMSKV_Q8], cap[AMSKV_F16] * 3 / 2);
+  EXPECT_GT(cap[AMSKV_Q4], cap[AMSKV_Q8] * 3 / 2);
+}
+
+TEST(Budget, Q4NeedsHeadDimOf32) {
+  amskv_config c = make_config(Geometry{6, 2, 40}, AMSKV_Q4, AMSKV_ROPE_NORMAL, "full", 2);
+  amskv_session* s = nullptr;
+  EXPECT_EQ(amskv_session_create(&c, 1 << 20, &s), AMSKV_E_UNSUPPORTED);
+  EXPECT_EQ(s, nullptr);
+  EXPECT_NE(std::string(amskv_last_error(nullptr)).find("multiple of 32"), std::string::npos)
+      << amskv_last_error(nullptr);
+  c.head_dim = 64;
+  ASSERT_EQ(amskv_session_create(&c, 1 << 20, &s), AMSKV_OK) << amskv_last_error(nullptr);
+  amskv_session_destroy(s);
 }
 
 TEST(Budget, BudgetForCapacityIsTheSmallestBudgetThatHoldsIt) {
