@@ -29,8 +29,8 @@ bool arena_layout(const Geometry& g, NeedsFn needs_fn, int capacity, size_t head
   if (needs.n_channels < 0 || needs.n_channels > kMaxChannels || needs.n_event_spans < 0 ||
       needs.n_event_spans > kMaxEventSpans)
     return false;
-  const DtypeOps* dt = dtype_ops(g.dtype);
-  if (!dt || g.head_dim % dt->block != 0) return false;
+  const KvDtype* dt = kv_dtype(g.dtype);
+  if (!dt || g.head_dim % dt->key->block != 0 || g.head_dim % dt->value->block != 0) return false;
   ArenaLayout a{};
   a.capacity = capacity;
   a.n_channels = needs.n_channels;
@@ -48,13 +48,16 @@ bool arena_layout(const Geometry& g, NeedsFn needs_fn, int capacity, size_t head
   // the local ones at `window`. rows = layers * kv heads * slots; each holds head_dim elements.
   const auto storage = [&](size_t layers, size_t slots, size_t* r, size_t* k, size_t* v, size_t* ks,
                            size_t* vs, size_t* pos, size_t* bytes) {
-    size_t span;
-    if (!mul(layers * g.n_kv_heads, slots, r) || !mul(*r, dtype_row_bytes(*dt, g.head_dim), &span))
+    size_t k_span, v_span;
+    if (!mul(layers * g.n_kv_heads, slots, r) ||
+        !mul(*r, dtype_row_bytes(*dt->key, g.head_dim), &k_span) ||
+        !mul(*r, dtype_row_bytes(*dt->value, g.head_dim), &v_span))
       return false;
-    const size_t scale_span = dt->row_scale ? *r * 4 : 0;
-    *bytes = 2 * span + 2 * scale_span;
-    return carve(&cur, span, k) && carve(&cur, span, v) && carve(&cur, scale_span, ks) &&
-           carve(&cur, scale_span, vs) && carve(&cur, *r * 4, pos);
+    const size_t ks_span = dt->key->row_scale ? *r * 4 : 0;
+    const size_t vs_span = dt->value->row_scale ? *r * 4 : 0;
+    *bytes = k_span + v_span + ks_span + vs_span;
+    return carve(&cur, k_span, k) && carve(&cur, v_span, v) && carve(&cur, ks_span, ks) &&
+           carve(&cur, vs_span, vs) && carve(&cur, *r * 4, pos);
   };
   size_t ring_rows;
   if (!storage(n_global, (size_t)capacity, &rows, &a.keys, &a.values, &a.key_scales,

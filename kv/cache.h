@@ -26,12 +26,14 @@ struct KvLayer {
 struct KvCache {
   Geometry g;
   int capacity;
-  const DtypeOps* dt;
+  const DtypeOps* kdt;  // the keys' format
+  const DtypeOps* vdt;  // the values'
   const Kernels* kern;
-  size_t row_bytes;  // one stored row: head_dim elements
+  size_t key_row_bytes;  // one stored row: head_dim elements
+  size_t value_row_bytes;
   char* keys;
   char* values;
-  float* key_scales;  // null unless the dtype has a row scale
+  float* key_scales;  // null unless the format has a row scale
   float* value_scales;
   int32_t* positions;
   int n_channels;
@@ -49,10 +51,10 @@ inline size_t kv_row0(const KvCache& c, int layer, int h) {
   return ((size_t)layer * c.g.n_kv_heads + h) * (size_t)c.capacity;
 }
 inline char* kv_keys(const KvCache& c, int layer, int h) {
-  return c.keys + kv_row0(c, layer, h) * c.row_bytes;
+  return c.keys + kv_row0(c, layer, h) * c.key_row_bytes;
 }
 inline char* kv_values(const KvCache& c, int layer, int h) {
-  return c.values + kv_row0(c, layer, h) * c.row_bytes;
+  return c.values + kv_row0(c, layer, h) * c.value_row_bytes;
 }
 inline float* kv_key_scales(const KvCache& c, int layer, int h) {
   return c.key_scales ? c.key_scales + kv_row0(c, layer, h) : nullptr;

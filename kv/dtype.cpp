@@ -82,7 +82,7 @@ void av_q4(const Kernels& k, const float* p, int n_q, int ld, const void* rows, 
   k.av_q4(p, n_q, ld, (const uint8_t*)rows, n, d, out);
 }
 
-// Indexed by amskv_dtype.
+// The formats.
 const DtypeOps kDtypes[] = {
     {"f32", 1, 4, false, store_f32, load_f32, qk_f32, av_f32},
     {"f16", 1, 2, false, store_f16, load_f16, qk_f16, av_f16},
@@ -91,14 +91,27 @@ const DtypeOps kDtypes[] = {
 };
 constexpr int kCount = (int)(sizeof kDtypes / sizeof *kDtypes);
 
+// Indexed by amskv_dtype. Keys lose far more than values at 4 bits (docs/guide.md), hence
+// k8v4.
+const KvDtype kKvDtypes[] = {
+    {"f32", &kDtypes[0], &kDtypes[0]},  {"f16", &kDtypes[1], &kDtypes[1]},
+    {"q8", &kDtypes[2], &kDtypes[2]},   {"q4", &kDtypes[3], &kDtypes[3]},
+    {"k8v4", &kDtypes[2], &kDtypes[3]},
+};
+constexpr int kKvCount = (int)(sizeof kKvDtypes / sizeof *kKvDtypes);
+
 }  // namespace
 
-const DtypeOps* dtype_ops(int dtype) {
-  return dtype >= 0 && dtype < kCount ? &kDtypes[dtype] : nullptr;
+const DtypeOps* dtype_ops(int format) {
+  return format >= 0 && format < kCount ? &kDtypes[format] : nullptr;
 }
 
-int dtype_count() {
-  return kCount;
+const KvDtype* kv_dtype(int dtype) {
+  return dtype >= 0 && dtype < kKvCount ? &kKvDtypes[dtype] : nullptr;
+}
+
+int kv_dtype_count() {
+  return kKvCount;
 }
 
 }  // namespace amskv

@@ -1,4 +1,4 @@
-// kv: the storage dtypes of keys and values, as a table of named operations (the way ggml's
+// kv: the storage formats of keys and values, as a table of named operations (the way ggml's
 // type_traits names its fields). Everything that depends on the dtype goes through here, so
 // a new dtype is one more row. The kernels come from the session's kernel table.
 //
@@ -36,8 +36,17 @@ inline size_t dtype_row_bytes(const DtypeOps& ops, int d) {
   return (size_t)(d / ops.block) * ops.block_bytes;
 }
 
-// The row of `dtype`, or null when it is not a dtype (amskv_dtype values are its indices).
-const DtypeOps* dtype_ops(int dtype);
-int dtype_count();
+// A storage format by index: 0 f32, 1 f16, 2 q8, 3 q4; null for any other value.
+const DtypeOps* dtype_ops(int format);
+
+// A KV dtype as users choose it (amskv_dtype values are its indices): the format of the
+// keys and that of the values.
+struct KvDtype {
+  const char* name;
+  const DtypeOps* key;
+  const DtypeOps* value;
+};
+const KvDtype* kv_dtype(int dtype);  // null when it is not a dtype
+int kv_dtype_count();
 
 }  // namespace amskv

@@ -139,14 +139,14 @@ const amskv_scorer_info* amskv_scorer_at(int i) {
 }
 
 int amskv_dtype_count(void) {
-  return dtype_count();
+  return kv_dtype_count();
 }
 
 const char* amskv_dtype_name(amskv_dtype dtype) {
   int d;
   std::memcpy(&d, &dtype, sizeof d);  // any int a C caller stored
-  const DtypeOps* ops = dtype_ops(d);
-  return ops ? ops->name : nullptr;
+  const KvDtype* kvd = kv_dtype(d);
+  return kvd ? kvd->name : nullptr;
 }
 
 amskv_status amskv_dtype_from_name(const char* name, amskv_dtype* out) {
@@ -154,8 +154,8 @@ amskv_status amskv_dtype_from_name(const char* name, amskv_dtype* out) {
     set_thread_error("%s is NULL", name ? "out" : "name");
     return AMSKV_E_NULL;
   }
-  for (int d = 0; d < dtype_count(); ++d)
-    if (std::strcmp(name, dtype_ops(d)->name) == 0) {
+  for (int d = 0; d < kv_dtype_count(); ++d)
+    if (std::strcmp(name, kv_dtype(d)->name) == 0) {
       *out = (amskv_dtype)d;
       return AMSKV_OK;
     }

@@ -51,14 +51,19 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy, amskv_st
     return false;
   }
   const int dtype = enum_int(c->kv_dtype), rope = enum_int(c->rope_style);
-  if (!dtype_ops(dtype)) {
-    set_thread_error("kv_dtype %d is not one of AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4", dtype);
+  const KvDtype* kvd = kv_dtype(dtype);
+  if (!kvd) {
+    set_thread_error(
+        "kv_dtype %d is not one of AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, "
+        "AMSKV_K8V4",
+        dtype);
     return false;
   }
-  if (c->head_dim % dtype_ops(dtype)->block != 0) {
+  const int block = kvd->key->block > kvd->value->block ? kvd->key->block : kvd->value->block;
+  if (c->head_dim % block != 0) {
     *status = AMSKV_E_UNSUPPORTED;
-    set_thread_error("kv_dtype %s needs head_dim to be a multiple of %d, got %d",
-                     dtype_ops(dtype)->name, dtype_ops(dtype)->block, c->head_dim);
+    set_thread_error("kv_dtype %s needs head_dim to be a multiple of %d, got %d", kvd->name, block,
+                     c->head_dim);
     return false;
   }
   if (rope != AMSKV_ROPE_NORMAL && rope != AMSKV_ROPE_NEOX && rope != AMSKV_ROPE_NONE) {

@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   c.n_kv_heads = data[1] % 4;
   c.n_q_heads = c.n_kv_heads * (data[2] % 4) + (data[2] >> 6);
   c.head_dim = (int)data[3] * 2;
-  c.kv_dtype = (amskv_dtype)(data[4] % 5);  // 4: not a dtype
+  c.kv_dtype = (amskv_dtype)(data[4] % 6);  // 5: not a dtype
   c.rope_style = (amskv_rope_style)(data[5] % 4);
   c.interval = (int8_t)data[6];
   c.n_threads = 1 + data[7] % 2;

@@ -72,16 +72,20 @@ TEST(KvCache, CompactMovesEveryPerTokenArrayWithItsToken) {
         for (int c = 0; c < d; ++c) {
           // q8 stores round(x * 127 / max) with a row scale, q4 (x - min) / scale in 15
           // steps per block: within half a step (the values span at most 100).
-          const float tol = dtype == AMSKV_Q8 ? 100.f / 127 : dtype == AMSKV_Q4 ? 100.f / 30 : 0.f;
-          EXPECT_NEAR(k[c], keys[t][c], tol) << "slot " << i;
-          EXPECT_NEAR(v[c], values[t][c], tol) << "slot " << i;
+          const float q8 = 100.f / 127, q4 = 100.f / 30;
+          const float ktol = dtype == AMSKV_Q8 || dtype == AMSKV_K8V4 ? q8
+                             : dtype == AMSKV_Q4                      ? q4
+                                                                      : 0.f;
+          const float vtol = dtype == AMSKV_Q8 ? q8 : dtype >= AMSKV_Q4 ? q4 : 0.f;
+          EXPECT_NEAR(k[c], keys[t][c], ktol) << "slot " << i;
+          EXPECT_NEAR(v[c], values[t][c], vtol) << "slot " << i;
         }
         EXPECT_EQ(kv_f32(kv, 0, layer, h)[i], 0.5f * t);         // moves
         EXPECT_EQ(kv_f32(kv, 1, layer, h)[i], -1.f * (float)i);  // stays where it was
       }
       EXPECT_EQ(kv_positions(kv, layer, 0)[3], 7);
       kv_load_keys(kv, layer, 0, 3, 1, k.data());
-      EXPECT_NEAR(k[0], other[0], dtype == AMSKV_Q8 ? 1.f : dtype == AMSKV_Q4 ? 100.f / 30 : 0.f);
+      EXPECT_NEAR(k[0], other[0], dtype == AMSKV_F32 || dtype == AMSKV_F16 ? 0.f : 100.f / 30);
     }
 }
 

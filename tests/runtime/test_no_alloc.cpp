@@ -52,7 +52,7 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
                   ",segmenter=valley,global_head=1");
   int i = 0;
   for (const std::string& name : names) {
-    cases.push_back(Case{name.c_str(), (amskv_dtype)(i % 4), 1 + i % 2});
+    cases.push_back(Case{name.c_str(), (amskv_dtype)(i % 5), 1 + i % 2});
     ++i;
   }
   for (Case r : cases) {

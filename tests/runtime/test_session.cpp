@@ -17,7 +17,10 @@ namespace {
 // Output tolerance per storage dtype (inputs uniform in [-1, 1]): f16 keeps 11 bits, q8
 // about 8 bits of each row's largest element, q4 16 steps of each block's range.
 double tolerance(amskv_dtype dt) {
-  return dt == AMSKV_F32 ? 2e-5 : dt == AMSKV_F16 ? 4e-3 : dt == AMSKV_Q8 ? 4e-2 : 0.15;
+  return dt == AMSKV_F32   ? 2e-5
+         : dt == AMSKV_F16 ? 4e-3
+         : dt == AMSKV_Q8  ? 4e-2
+                           : 0.15;  // q4, k8v4
 }
 
 struct Token {
@@ -145,9 +148,9 @@ const Geometry kGeometries[] = {{1, 1, 32}, {4, 1, 64},  {6, 2, 40},
 TEST(Session, DecodeMatchesDoubleReferenceForEveryDtypeAndRopeStyle) {
   std::mt19937 rng(7);
   for (Geometry g : kGeometries)
-    for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4})
+    for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, AMSKV_K8V4})
       for (amskv_rope_style style : {AMSKV_ROPE_NORMAL, AMSKV_ROPE_NEOX, AMSKV_ROPE_NONE}) {
-        if (dt == AMSKV_Q4 && g.d % 32 != 0) continue;  // refused: see Q4NeedsHeadDimOf32
+        if (dt >= AMSKV_Q4 && g.d % 32 != 0) continue;  // refused: see Q4NeedsHeadDimOf32
         amskv_config c = make_config(g, dt, style, "full");
         amskv::Session s;
         ASSERT_EQ(s.create(c, 1 << 20), AMSKV_OK) << s.last_error();
@@ -399,8 +402,8 @@ TEST(Session, LocalLayerWindowsAreChecked) {
 
 TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
   const Geometry g{9, 3, 64};
-  int cap[4];
-  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4}) {
+  int cap[5];
+  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, AMSKV_K8V4}) {
     amskv_config c = make_config(g, dt, AMSKV_ROPE_NORMAL, "streaming", 30);
     amskv::Session s;
     const size_t budget = 8u << 20;
@@ -418,6 +421,8 @@ TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
   EXPECT_GT(cap[AMSKV_F16], cap[AMSKV_F32] * 3 / 2);
   EXPECT_GT(cap[AMSKV_Q8], cap[AMSKV_F16] * 3 / 2);
   EXPECT_GT(cap[AMSKV_Q4], cap[AMSKV_Q8] * 3 / 2);
+  EXPECT_GT(cap[AMSKV_K8V4], cap[AMSKV_Q8] * 6 / 5);  // 68 + 40 bytes a row pair, not 136
+  EXPECT_LT(cap[AMSKV_K8V4], cap[AMSKV_Q4]);
 }
 
 TEST(Budget, Q4NeedsHeadDimOf32) {

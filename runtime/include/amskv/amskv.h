@@ -43,12 +43,14 @@ typedef enum amskv_status {
 
 /* KV storage: F16 2 bytes an element; Q8 1 byte plus a float per row; Q4 blocks of 32
  * elements in 20 bytes (4-bit values, an f16 scale and min each: 0.625 bytes an element),
- * which needs head_dim % 32 == 0. */
+ * which needs head_dim % 32 == 0; K8V4 keys as Q8 and values as Q4 (keys lose far more at
+ * 4 bits than values). */
 typedef enum amskv_dtype {
   AMSKV_F32 = 0,
   AMSKV_F16 = 1,
   AMSKV_Q8 = 2,
-  AMSKV_Q4 = 3
+  AMSKV_Q4 = 3,
+  AMSKV_K8V4 = 4
 } amskv_dtype;
 
 /* RoPE applied inside amskv at each token's absolute position. NORMAL rotates adjacent
@@ -64,7 +66,7 @@ typedef struct amskv_config {
   int n_layers;
   int n_q_heads; /* a multiple of n_kv_heads (GQA) */
   int n_kv_heads;
-  int head_dim; /* a multiple of 8 in [32, 256]; of 32 for AMSKV_Q4 */
+  int head_dim; /* a multiple of 8 in [32, 256]; of 32 for AMSKV_Q4 and AMSKV_K8V4 */
   amskv_dtype kv_dtype;
   float rope_theta;
   amskv_rope_style rope_style;
@@ -195,7 +197,7 @@ typedef struct amskv_scorer_info {
 int amskv_scorer_count(void);
 const amskv_scorer_info* amskv_scorer_at(int i);
 
-/* KV storage dtypes by name: "f32", "f16", "q8", "q4". amskv_dtype_name returns NULL for a value that
+/* KV storage dtypes by name: "f32", "f16", "q8", "q4", "k8v4". amskv_dtype_name returns NULL for a value that
  * is not a dtype; amskv_dtype_from_name returns AMSKV_E_INVALID for an unknown name. */
 int amskv_dtype_count(void);
 const char* amskv_dtype_name(amskv_dtype dtype);
