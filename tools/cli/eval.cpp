@@ -34,6 +34,9 @@ void quick_settings(bool policies_given, bool budgets_given, Options* o) {
   o->facts = std::min(o->facts, 4L);
   o->recall_tasks = 1;
   o->cost_tokens = std::min(o->cost_tokens, 16L);
+  // The default AMS policy in the smaller dtypes too: their capacities are checked.
+  if (!policies_given)
+    for (const char* dt : {"q8", "q4"}) o->policies.push_back(cli::default_policy() + "@" + dt);
 }
 
 // The report of a finished run, without the model.
@@ -68,6 +71,7 @@ bool quick_checks(Eval& ev, const std::vector<int32_t>& text, const std::string&
     for (const Cell& c : ev.cells) {  // the same cells with no results yet
       Cell fresh;
       fresh.policy = c.policy, fresh.budget_label = c.budget_label, fresh.fraction = c.fraction;
+      fresh.dtype = c.dtype, fresh.whole = c.whole;
       fresh.budget = c.budget, fresh.full = c.full, fresh.failed = c.failed, fresh.error = c.error;
       again.cells.push_back(fresh);
     }
@@ -85,10 +89,27 @@ bool quick_checks(Eval& ev, const std::vector<int32_t>& text, const std::string&
     }
     if (f && o.agree && !(c.match_rate() <= f->match_rate() && c.mean_kl() >= f->mean_kl()))
       ev.checks_failed.push_back(at + " agrees with the full cache better than the full cache");
-    if (!c.full && c.fraction > 0 && c.fraction < 1 && c.events == 0)
+    // (a small dtype may hold the whole input at a fraction of the reference's bytes)
+    if (!c.whole && c.fraction > 0 && c.fraction < 1 && c.events == 0 && f &&
+        c.capacity < f->capacity)
       ev.checks_failed.push_back(at + " never evicted");
-    if (c.session_bytes > c.budget && !c.full)
+    if (c.session_bytes > c.budget && !c.whole)
       ev.checks_failed.push_back(at + " took more bytes than its budget");
+    // At equal bytes a smaller dtype holds more tokens: f32 < f16 < q8 < k8v4 < q4.
+    static const int kRank[] = {0, 1, 2, 4, 3};
+    std::string pol, other_pol;
+    amskv_dtype dt, other_dt;
+    split_dtype(c.policy, c.dtype, &pol, &dt);
+    for (const Cell& d : ev.cells) {
+      split_dtype(d.policy, d.dtype, &other_pol, &other_dt);
+      if (d.failed || c.whole || d.whole || other_pol != pol || d.budget_label != c.budget_label ||
+          kRank[d.dtype] <= kRank[c.dtype])
+        continue;
+      if (!(d.capacity > c.capacity))
+        ev.checks_failed.push_back(d.policy + " holds " + std::to_string(d.capacity) +
+                                   " tokens, not more than " + c.policy + "'s " +
+                                   std::to_string(c.capacity) + " at " + c.budget_label);
+    }
   }
   if (f && o.agree && !(f->match_rate() == 1.0 && f->mean_kl() == 0.0))
     ev.checks_failed.push_back("the full cache disagrees with itself");
@@ -143,13 +164,26 @@ int cmd_eval(int argc, char** argv) {
                    "into --out",
                    &o.from),
        seed_flag(&o.seed, "seed of the random scorer and of the generated recall tasks"),
-       threads_flag(&o.threads), kv_dtype_flag(&o.dtype), model_flag(&o.model)}};
+       list_flag("--kv-dtype", "LIST",
+                 "KV storage types (f32, f16, q8, q4, k8v4): every policy in each; the first is "
+                 "the reference, whose full cache budget fractions are of",
+                 &o.dtype_names, ','),
+       threads_flag(&o.threads), model_flag(&o.model)}};
   int rc;
   if (!parse(argc, argv, spec, &rc)) return rc;
   auto has = [&](const char* task) {
     return std::find(o.tasks.begin(), o.tasks.end(), task) != o.tasks.end();
   };
   o.ppl = has("ppl"), o.recall = has("recall"), o.agree = has("agree");
+  o.dtypes.clear();
+  for (const std::string& n : o.dtype_names) {
+    amskv_dtype dt;
+    if (amskv_dtype_from_name(n.c_str(), &dt) != AMSKV_OK)
+      return error(kUsage, "--kv-dtype: unknown KV dtype '" + n + "' (f32, f16, q8, q4, k8v4)");
+    o.dtypes.push_back(dt);
+  }
+  if (o.dtypes.empty()) return error(kUsage, "--kv-dtype: give at least one dtype");
+  o.dtype = o.dtypes[0];
   o.plot_policy = policies_given ? o.policies[0] : default_policy();
   if (o.quick) quick_settings(policies_given, budgets_given, &o);
   if (!o.from.empty()) return report_from(o);
@@ -204,19 +238,45 @@ int cmd_eval(int argc, char** argv) {
   Eval ev(o, m);
   {
     Cell full;
-    full.policy = kFull, full.budget_label = "ctx", full.full = true;
+    full.policy = kFull, full.budget_label = "ctx", full.full = full.whole = true;
+    full.dtype = o.dtype;
     ev.cells.push_back(full);
     ev.full_cell = 0;
   }
-  for (const Budget& b : budgets)
-    for (const std::string& p : o.policies) {
-      if (p == kFull) continue;
+  // Every (policy, dtype): p@dt as given, else p in each --kv-dtype. The label names the
+  // dtype unless it is the reference.
+  std::vector<std::pair<std::string, amskv_dtype>> runs;
+  for (const std::string& p : o.policies) {
+    std::string pol;
+    amskv_dtype dt;
+    if (!split_dtype(p, o.dtype, &pol, &dt))
+      return error(kUsage, "policy '" + p + "': unknown KV dtype after '@'");
+    if (p.find('@') != std::string::npos)
+      runs.push_back({pol, dt});
+    else
+      for (amskv_dtype d : o.dtypes) runs.push_back({pol, d});
+  }
+  auto label = [&](const std::string& pol, amskv_dtype dt) {
+    return dt == o.dtype ? pol : pol + "@" + amskv_dtype_name(dt);
+  };
+  for (const auto& [pol, dt] : runs)  // the full cache in another dtype: its own bytes
+    if (pol == kFull && dt != o.dtype) {
       Cell c;
-      c.policy = p, c.budget_label = b.label, c.fraction = b.fraction, c.budget = b.bytes;
+      c.policy = label(pol, dt), c.budget_label = "ctx", c.whole = true, c.dtype = dt;
+      c.fraction =
+          (double)full_cache_bytes(m, dt, (int)o.ctx) / full_cache_bytes(m, o.dtype, (int)o.ctx);
+      ev.cells.push_back(c);
+    }
+  for (const Budget& b : budgets)
+    for (const auto& [pol, dt] : runs) {
+      if (pol == kFull) continue;
+      Cell c;
+      c.policy = label(pol, dt), c.dtype = dt;
+      c.budget_label = b.label, c.fraction = b.fraction, c.budget = b.bytes;
       // Refuse bad policy strings before any work.
-      const amskv_config cfg = llama_session_config(m, o.dtype, p.c_str(), 1);
+      const amskv_config cfg = llama_session_config(m, dt, pol.c_str(), 1);
       if (amskv_session_bytes(&cfg, (size_t)1 << 30) == 0)
-        return error(kUsage, "policy '" + p + "': " + amskv_last_error(nullptr));
+        return error(kUsage, "policy '" + pol + "': " + amskv_last_error(nullptr));
       if (amskv_session_bytes(&cfg, b.bytes) == 0)
         c.failed = true, c.error = "budget too small for its state";
       ev.cells.push_back(c);

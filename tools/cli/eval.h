@@ -33,8 +33,17 @@ struct Options {
   bool ppl = true, recall = true, agree = true, quick = false;
   long ctx = 2048, agree_tokens = 64, facts = 8, recall_tasks = 2, cost_tokens = 64;
   long threads = cli::default_threads(), seed = 1, layer = -1;
-  amskv_dtype dtype = AMSKV_F16;
+  // --kv-dtype: the first is the reference (the full cache, the bytes budget fractions are
+  // of); every policy runs in each. A policy written p@dtype runs in that dtype only.
+  std::vector<std::string> dtype_names = {"f16"};
+  amskv_dtype dtype = AMSKV_F16;  // the reference
+  std::vector<amskv_dtype> dtypes = {AMSKV_F16};
 };
+
+// "ams:tova@q4" -> "ams:tova" and AMSKV_Q4; a label without '@' keeps `ref`. False when the
+// part after '@' is not a dtype.
+bool split_dtype(const std::string& label, amskv_dtype ref, std::string* policy,
+                 amskv_dtype* dtype);
 
 // ---------------------------------------------------------------- inputs (eval_tasks.cpp)
 
@@ -75,7 +84,9 @@ bool answer_matches(const std::string& gen, const std::string& answer);
 // ---------------------------------------------------------------- cells (eval_cells.cpp)
 
 struct Cell {
-  std::string policy;        // as the user wrote it (the label)
+  std::string policy;  // the label: as the user wrote it, @dtype unless the reference's
+  amskv_dtype dtype = AMSKV_F16;
+  bool whole = false;        // its budget holds the whole input in its dtype (full, full@q4)
   std::string budget_label;  // "0.25", "4MiB", or "ctx" for the full cache
   double fraction = 0;       // of --ctx, 0 when a size was given
   size_t budget = 0;         // bytes every session of the cell gets

@@ -18,12 +18,24 @@
 namespace amskv {
 namespace eval {
 
+bool split_dtype(const std::string& label, amskv_dtype ref, std::string* policy,
+                 amskv_dtype* dtype) {
+  const size_t at = label.rfind('@');
+  *policy = label.substr(0, at);
+  *dtype = ref;
+  return at == std::string::npos ||
+         amskv_dtype_from_name(label.substr(at + 1).c_str(), dtype) == AMSKV_OK;
+}
+
 std::string Eval::session_policy(const Cell& c) const {
-  const std::string name = c.policy.substr(0, c.policy.find(','));
+  std::string pol;
+  amskv_dtype dt;
+  split_dtype(c.policy, c.dtype, &pol, &dt);
+  const std::string name = pol.substr(0, pol.find(','));
   for (const amskv_scorer_info* s : cli::topk_scorers())
-    if (name == s->name && c.policy.find("seed=") == std::string::npos)
-      return c.policy + ",seed=" + std::to_string(o.seed);
-  return c.policy;
+    if (name == s->name && pol.find("seed=") == std::string::npos)
+      return pol + ",seed=" + std::to_string(o.seed);
+  return pol;
 }
 
 void Eval::progress(const std::string& what, long done, long total, double tps) {
@@ -51,14 +63,15 @@ struct Stream {
   std::vector<float> logits;  // [n][n_vocab]
 };
 
-bool open_stream(Eval& ev, Stream* s, size_t full_budget, std::string* err) {
+// `tokens`: what the whole-input cells must hold.
+bool open_stream(Eval& ev, Stream* s, int tokens, std::string* err) {
   for (size_t c = 0; c < ev.cells.size(); ++c) {
     Cell& cell = ev.cells[c];
     if (cell.failed) continue;
     auto ctx = std::make_unique<LlamaContext>();
     LlamaParams p;
-    p.kv_budget = cell.full ? full_budget : cell.budget;
-    p.kv_dtype = ev.o.dtype;
+    p.kv_budget = cell.whole ? cli::full_cache_bytes(ev.m, cell.dtype, tokens) : cell.budget;
+    p.kv_dtype = cell.dtype;
     const std::string pol = ev.session_policy(cell);
     p.policy = pol.c_str();
     p.n_threads = 1;  // sessions run one layer of one token at a time here
@@ -73,7 +86,7 @@ bool open_stream(Eval& ev, Stream* s, size_t full_budget, std::string* err) {
     }
     amskv_stats st;
     amskv_get_stats(ctx->kv, &st);
-    if (!cell.full || cell.capacity == 0) cell.capacity = st.capacity_tokens;
+    if (!cell.whole || cell.capacity == 0) cell.capacity = st.capacity_tokens;
     cell.session_bytes = std::max(cell.session_bytes, st.bytes_used);
     s->seqs.push_back(ctx.get());
     s->cell.push_back((int)c);
@@ -139,7 +152,7 @@ bool run_text(Eval& ev, const std::vector<int32_t>& text, const std::string& nam
   const int T = (int)text.size(), A = ev.o.agree ? (int)ev.o.agree_tokens : 0;
   const int V = ev.m.hp.n_vocab;
   Stream s;
-  if (!open_stream(ev, &s, cli::full_cache_bytes(ev.m, ev.o.dtype, T + A + 8), err)) return false;
+  if (!open_stream(ev, &s, T + A + 8, err)) return false;
   const int n = (int)s.seqs.size();
   int full = -1;
   for (int i = 0; i < n; ++i)
@@ -217,8 +230,7 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
     qs.push_back(q);
   }
   Stream s;
-  if (!open_stream(ev, &s, cli::full_cache_bytes(ev.m, ev.o.dtype, (int)total + 8), err))
-    return false;
+  if (!open_stream(ev, &s, (int)total + 8, err)) return false;
   const int n = (int)s.seqs.size();
   for (int c = 0; c < n; ++c) {
     Cell& cell = ev.cells[s.cell[c]];
@@ -278,8 +290,8 @@ void run_cost(Eval& ev, const std::vector<int32_t>& text) {
     LlamaContext ctx;
     LlamaParams p;
     p.kv_budget =
-        cell.full ? cli::full_cache_bytes(ev.m, ev.o.dtype, (int)text.size() + 8) : cell.budget;
-    p.kv_dtype = ev.o.dtype;
+        cell.whole ? cli::full_cache_bytes(ev.m, cell.dtype, (int)text.size() + 8) : cell.budget;
+    p.kv_dtype = cell.dtype;
     const std::string pol = ev.session_policy(cell);
     p.policy = pol.c_str();
     p.n_threads = (int)ev.o.threads;

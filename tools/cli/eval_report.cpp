@@ -156,31 +156,39 @@ std::string ams_vs_topk(const Eval& ev) {
   for (int k = 0; k < kN; ++k) o += "---|";
   o += "\n";
   const std::vector<std::string> labels = budget_labels(ev, false);
+  std::vector<std::string> suffixes = {""};  // "@q4" etc.: pairs within each dtype
+  for (const Cell& c : ev.cells) {
+    const size_t at = c.policy.rfind('@');
+    if (at != std::string::npos &&
+        std::find(suffixes.begin(), suffixes.end(), c.policy.substr(at)) == suffixes.end())
+      suffixes.push_back(c.policy.substr(at));
+  }
   int pairs = 0;
-  for (const std::string& s : cli::importance_scorers())
-    for (const std::string& b : labels) {
-      const Cell *t = find(s, b), *a = find("ams:" + s, b);
-      if (!t || !a) continue;
-      ++pairs;
-      o += "| " + s + " | " + b + " |";
-      for (int k = 0; k < kN; ++k) {
-        const Metric& m = *ms[k];
-        const double x = m.get(*t, f), y = m.get(*a, f);
-        std::string tx = num(x, m.fmt), ty = num(y, m.fmt);
-        if (!std::isnan(x) && !std::isnan(y)) {
-          const bool ams_wins = m.lower_better ? y < x : y > x;
-          const bool topk_wins = m.lower_better ? x < y : x > y;
-          if (tx == ty)
-            tie[k]++;
-          else if (ams_wins)
-            ams[k]++, ty = "**" + ty + "**";
-          else if (topk_wins)
-            topk[k]++, tx = "**" + tx + "**";
+  for (const std::string& suf : suffixes)
+    for (const std::string& s : cli::importance_scorers())
+      for (const std::string& b : labels) {
+        const Cell *t = find(s + suf, b), *a = find("ams:" + s + suf, b);
+        if (!t || !a) continue;
+        ++pairs;
+        o += "| " + s + suf + " | " + b + " |";
+        for (int k = 0; k < kN; ++k) {
+          const Metric& m = *ms[k];
+          const double x = m.get(*t, f), y = m.get(*a, f);
+          std::string tx = num(x, m.fmt), ty = num(y, m.fmt);
+          if (!std::isnan(x) && !std::isnan(y)) {
+            const bool ams_wins = m.lower_better ? y < x : y > x;
+            const bool topk_wins = m.lower_better ? x < y : x > y;
+            if (tx == ty)
+              tie[k]++;
+            else if (ams_wins)
+              ams[k]++, ty = "**" + ty + "**";
+            else if (topk_wins)
+              topk[k]++, tx = "**" + tx + "**";
+          }
+          o += " " + tx + " / " + ty + " |";
         }
-        o += " " + tx + " / " + ty + " |";
+        o += "\n";
       }
-      o += "\n";
-    }
   o += "\nPairs won (better at the precision shown; bold above), of " + std::to_string(pairs) + ":";
   for (int k = 0; k < kN; ++k)
     o += std::string(" ") + ms[k]->name + " AMS " + std::to_string(ams[k]) + ", top-k " +
@@ -212,6 +220,8 @@ bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
   };
   whole("ctx", &o->ctx), whole("agree_tokens", &o->agree_tokens), whole("seed", &o->seed);
   whole("threads", &o->threads);
+  if (const json::Value* d = v.get("kv_dtype"); d && d->kind == json::Value::kString)
+    amskv_dtype_from_name(d->str.c_str(), &o->dtype);
   *minutes = number(v.get("minutes"));
   *rss = (size_t)std::max(0.0, number(v.get("peak_rss_bytes")));
   if (const json::Value* d = v.get("data"); d && d->kind == json::Value::kArray)
@@ -224,6 +234,9 @@ bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
       return *err = path + ": a cell without policy or budget", false;
     c.policy = p->str, c.budget_label = b->str;
     c.full = c.policy == cli::kFull && c.budget_label == "ctx";
+    std::string pol;
+    split_dtype(c.policy, o->dtype, &pol, &c.dtype);
+    c.whole = pol == cli::kFull && c.budget_label == "ctx";
     float f;
     if (cli::parse_float(c.budget_label, 1e-4f, 1.f, &f)) c.fraction = f;
     c.budget = (size_t)std::max(0.0, number(x.get("budget_bytes")));
