@@ -60,6 +60,14 @@ void amskv_session_destroy(amskv_session* s) {
   session_destroy(s);
 }
 
+amskv_status amskv_session_copy(amskv_session* dst, const amskv_session* src) {
+  if (!session_valid(dst) || !session_valid(src)) {
+    set_thread_error("%s", kNoSession);
+    return AMSKV_E_NULL;
+  }
+  return session_copy(dst, src);
+}
+
 amskv_status amskv_attend(amskv_session* s, int layer, int32_t pos, const float* q, const float* k,
                           const float* v, float* out) {
   if (!session_valid(s)) {

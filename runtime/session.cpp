@@ -1,5 +1,6 @@
 // Session lifetime, sizing and stats: the block is planned (kv/arena.h), carved, and the
 // cache (kv/cache.h) and the policy (ams/event.h) are set up over it.
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -266,6 +267,40 @@ void session_destroy(amskv_session* s) {
   s->magic = 0;
   s->~amskv_session();
   if (owns) std::free(block);
+}
+
+// Everything a session holds sits in its block after the header and before the thread
+// slots (scratch): one copy of that range, plus the header's counters.
+amskv_status session_copy(amskv_session* dst, const amskv_session* src) {
+  if (dst == src) return AMSKV_OK;
+  const ArenaLayout &a = dst->layout, &b = src->layout;
+  const Geometry &g = dst->geo, &h = src->geo;
+  char na[64], nb[64];
+  policy_name(dst->policy.p, na, sizeof na);
+  policy_name(src->policy.p, nb, sizeof nb);
+  const bool same =
+      a.total == b.total && a.capacity == b.capacity && a.n_channels == b.n_channels &&
+      a.head_floats == b.head_floats && a.layers == b.layers && a.thread_slots == b.thread_slots &&
+      g.n_layers == h.n_layers && g.n_q_heads == h.n_q_heads && g.n_kv_heads == h.n_kv_heads &&
+      g.head_dim == h.head_dim && g.dtype == h.dtype && g.n_local == h.n_local &&
+      g.window == h.window && dst->policy.target == src->policy.target &&
+      dst->policy.p.seed == src->policy.p.seed && std::strcmp(na, nb) == 0 &&
+      dst->rope_style == src->rope_style && dst->rope_theta == src->rope_theta;
+  if (!same) {
+    std::snprintf(dst->error, sizeof dst->error,
+                  "session_copy: the sessions differ in config or block size (%zu and %zu bytes, "
+                  "policy %s and %s)",
+                  a.total, b.total, na, nb);
+    return AMSKV_E_INVALID;
+  }
+  std::memcpy(dst->base + a.layers, src->base + b.layers, a.thread_slots - a.layers);
+  PolicyState& p = dst->policy;
+  const PolicyState& q = src->policy;
+  p.events = q.events, p.tokens_evicted = q.tokens_evicted;
+  p.wipe_segments = q.wipe_segments, p.wiped_segments = q.wiped_segments;
+  dst->tokens_seen = src->tokens_seen;
+  dst->error[0] = 0;
+  return AMSKV_OK;
 }
 
 amskv_stats session_stats(const amskv_session* s) {

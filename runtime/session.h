@@ -48,6 +48,7 @@ amskv_status session_create_in(const amskv_config* config, void* mem, size_t byt
                                amskv_session** out);
 amskv_status session_create(const amskv_config* config, size_t budget, amskv_session** out);
 void session_destroy(amskv_session* s);
+amskv_status session_copy(amskv_session* dst, const amskv_session* src);
 amskv_stats session_stats(const amskv_session* s);
 
 // runtime/attend.cpp: the decode step and prefill (arguments checked there).

@@ -87,6 +87,13 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
     EXPECT_EQ(amskv_attend(s, 1, 0, q.data(), k.data(), v.data(), out.data()), AMSKV_E_POSITION);
     amskv_get_stats(s, &st);
     const long during = allocs() - before;
+    // Nor does a copy into a second session of the same config.
+    amskv_session* s2 = nullptr;
+    ASSERT_EQ(amskv_session_create(&c, amskv_budget_for_capacity(&c, 160), &s2), AMSKV_OK);
+    const long before_copy = allocs();
+    EXPECT_EQ(amskv_session_copy(s2, s), AMSKV_OK);
+    EXPECT_EQ(allocs() - before_copy, 0);
+    amskv_session_destroy(s2);
     EXPECT_EQ(during, 0) << r.policy << " dtype " << r.dtype << " threads " << r.threads;
     if (std::string(r.policy) != "full") {
       EXPECT_GT(st.events, 2u) << r.policy;

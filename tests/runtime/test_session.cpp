@@ -425,6 +425,51 @@ TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
   EXPECT_LT(cap[AMSKV_K8V4], cap[AMSKV_Q4]);
 }
 
+// A copy goes on exactly as the original: the same outputs bit for bit, the same events and
+// tokens; a session of another config is refused and left as it was.
+TEST(Session, CopyContinuesExactlyAsTheOriginal) {
+  std::mt19937 rng(5);
+  const Geometry g{4, 2, 64};
+  for (const char* policy : {"streaming", "ams:tova", "h2o"})
+    for (amskv_dtype dt : {AMSKV_F16, AMSKV_K8V4}) {
+      amskv_config c = make_config(g, dt, AMSKV_ROPE_NORMAL, policy, 2);
+      const size_t budget = amskv_budget_for_capacity(&c, 100);
+      amskv::Session a, b, other;
+      ASSERT_EQ(a.create(c, budget), AMSKV_OK) << a.last_error();
+      ASSERT_EQ(b.create(c, budget), AMSKV_OK);
+      auto step = [&](amskv::Session& s, int t, std::vector<float>* out, uint32_t seed) {
+        std::mt19937 r(seed);
+        std::uniform_real_distribution<float> u(-1.f, 1.f);
+        std::vector<float> q(g.nq * g.d), k(g.nkv * g.d), v(g.nkv * g.d);
+        for (auto* x : {&q, &k, &v})
+          for (float& e : *x) e = u(r);
+        out->resize(q.size());
+        for (int l = 0; l < 2; ++l)
+          ASSERT_EQ(s.attend(l, t, q.data(), k.data(), v.data(), out->data()), AMSKV_OK);
+      };
+      std::vector<float> oa, ob;
+      for (int t = 0; t < 250; ++t) step(a, t, &oa, rng());
+      ASSERT_EQ(b.copy_from(a), AMSKV_OK);
+      EXPECT_EQ(b.stats().events, a.stats().events);
+      EXPECT_GT(a.stats().events, 0u);
+      for (int t = 250; t < 400; ++t) {
+        const uint32_t seed = rng();
+        step(a, t, &oa, seed);
+        step(b, t, &ob, seed);
+        ASSERT_EQ(oa, ob) << policy << " step " << t;
+      }
+      EXPECT_EQ(a.stats().events, b.stats().events);
+      EXPECT_EQ(a.stats().tokens_evicted, b.stats().tokens_evicted);
+      EXPECT_EQ(a.layer_tokens(1), b.layer_tokens(1));
+      // Another capacity: refused, untouched.
+      ASSERT_EQ(other.create(c, amskv_budget_for_capacity(&c, 120)), AMSKV_OK);
+      EXPECT_EQ(other.copy_from(a), AMSKV_E_INVALID);
+      EXPECT_NE(std::string(other.last_error()).find("differ"), std::string::npos);
+      EXPECT_EQ(other.layer_tokens(0), 0);
+      EXPECT_EQ(other.stats().tokens_seen, 0u);
+    }
+}
+
 TEST(Budget, Q4NeedsHeadDimOf32) {
   amskv_config c = make_config(Geometry{6, 2, 40}, AMSKV_Q4, AMSKV_ROPE_NORMAL, "full", 2);
   amskv_session* s = nullptr;

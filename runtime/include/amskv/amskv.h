@@ -147,6 +147,13 @@ amskv_status amskv_session_create_in(const amskv_config* config, void* mem, size
 
 void amskv_session_destroy(amskv_session* session);
 
+/* Makes `dst` hold exactly what `src` holds (tokens, positions, policy state, statistics):
+ * for branching a conversation or asking several questions of one prompt. `dst` must have
+ * been created with the same config and the same block size (amskv_session_bytes); it keeps
+ * its own block, kernels and observer. One copy of the block, no allocation; on
+ * AMSKV_E_INVALID (a different config) dst is unchanged. */
+amskv_status amskv_session_copy(amskv_session* dst, const amskv_session* src);
+
 /* Decode one token of one layer. q: [n_q_heads][head_dim], k and v: [n_kv_heads][head_dim],
  * out: [n_q_heads][head_dim]. `pos` is the token's absolute position. */
 amskv_status amskv_attend(amskv_session* session, int layer, int32_t pos, const float* q,
@@ -197,8 +204,8 @@ typedef struct amskv_scorer_info {
 int amskv_scorer_count(void);
 const amskv_scorer_info* amskv_scorer_at(int i);
 
-/* KV storage dtypes by name: "f32", "f16", "q8", "q4", "k8v4". amskv_dtype_name returns NULL for a value that
- * is not a dtype; amskv_dtype_from_name returns AMSKV_E_INVALID for an unknown name. */
+/* KV storage dtypes by name: "f32", "f16", "q8", "q4", "k8v4". amskv_dtype_name returns NULL for a
+ * value that is not a dtype; amskv_dtype_from_name returns AMSKV_E_INVALID for an unknown name. */
 int amskv_dtype_count(void);
 const char* amskv_dtype_name(amskv_dtype dtype);
 amskv_status amskv_dtype_from_name(const char* name, amskv_dtype* out);

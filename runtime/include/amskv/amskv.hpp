@@ -51,6 +51,8 @@ class Session {
     amskv_get_stats(s_, &st);
     return st;
   }
+  // This session takes what `src` holds (amskv_session_copy: same config and block size).
+  amskv_status copy_from(const Session& src) { return amskv_session_copy(s_, src.s_); }
   int layer_tokens(int layer) const { return amskv_layer_tokens(s_, layer); }
   const char* last_error() const { return amskv_last_error(s_); }
 
