@@ -324,6 +324,15 @@ size_t llama_context_bytes(const LlamaContext& c) {
          c.xq.lo.capacity() + c.xq.hi.capacity() + onednn_plan_bytes(c.xq.dnn);
 }
 
+bool llama_context_copy(LlamaContext* dst, const LlamaContext& src, std::string* err) {
+  if (dst->m != src.m || src.broken) return *err = "context copy: another model, or broken", false;
+  if (amskv_session_copy(dst->kv, src.kv) != AMSKV_OK)
+    return *err = amskv_last_error(dst->kv), false;
+  dst->pos = src.pos;
+  dst->broken = false;
+  return true;
+}
+
 bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams& p,
                         std::string* err) {
   if (p.n_threads < 1 || p.max_batch < 1 || p.max_batch > 4096)

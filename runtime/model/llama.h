@@ -147,6 +147,10 @@ size_t llama_context_bytes(const LlamaContext& c);
 bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams& p,
                         std::string* err);
 
+// dst takes src's tokens and position (amskv_session_copy: both made with the same model,
+// budget, dtype and policy); false + err otherwise, dst unchanged. No allocation.
+bool llama_context_copy(LlamaContext* dst, const LlamaContext& src, std::string* err);
+
 // n tokens at positions pos, pos + 1, ...: max_batch tokens per pass over the weights,
 // causal attention through amskv_prefill (which compresses a layer when it fills). The
 // last token's logits go to logits_last [n_vocab] unless it is null.

@@ -83,6 +83,8 @@ bool answer_matches(const std::string& gen, const std::string& answer);
 
 // ---------------------------------------------------------------- cells (eval_cells.cpp)
 
+constexpr int kNllBlock = 64;  // tokens per block of the NLL's block bootstrap
+
 struct Cell {
   std::string policy;  // the label: as the user wrote it, @dtype unless the reference's
   amskv_dtype dtype = AMSKV_F16;
@@ -100,11 +102,16 @@ struct Cell {
   // ppl
   double nll = 0, nll_q[4] = {0, 0, 0, 0};
   double nll_n = 0, nll_qn[4] = {0, 0, 0, 0};
+  // Mean NLL of each block of kNllBlock predicted tokens, texts in order (block bootstrap).
+  std::vector<double> nll_blocks;
   // agree
   double agree_n = 0, agree_match = 0, first_div = 0, agree_docs = 0;
   double kl = 0;
   // recall
   double recall_n = 0, recall_hit = 0;
+  // Per fact, in the same order in every cell (for paired intervals): answered chained (each
+  // question after the ones before it) and fresh (alone, on a copy of the post-prompt cache).
+  std::vector<char> recall_hits, fresh_hits;
   std::vector<double> region_n, region_hit;
   // eviction, summed over streams
   uint64_t events = 0;
@@ -117,6 +124,12 @@ struct Cell {
   double mean_kl() const { return agree_n ? kl / agree_n : NAN; }
   double mean_first_div() const { return agree_docs ? first_div / agree_docs : NAN; }
   double recall_acc() const { return recall_n ? recall_hit / recall_n : NAN; }
+  double fresh_acc() const {
+    if (fresh_hits.empty()) return NAN;
+    double h = 0;
+    for (char x : fresh_hits) h += x;
+    return h / (double)fresh_hits.size();
+  }
   double wipe_rate() const { return wipe_segments ? wiped / wipe_segments : 0.0; }
 };
 
@@ -164,7 +177,7 @@ struct Metric {
   bool lower_better;
   const char* fmt;
 };
-extern const Metric kGap, kRecall, kMatch, kKl, kWipe;
+extern const Metric kGap, kRecall, kFresh, kMatch, kKl, kWipe;
 
 // A finished run back from its results.json (amskv eval --from).
 bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,

@@ -178,6 +178,9 @@ bool run_text(Eval& ev, const std::vector<int32_t>& text, const std::string& nam
         const double nll = -((double)x[text[i + 1]] - x[best] - std::log((double)sum));
         Cell& cell = ev.cells[s.cell[c]];
         cell.nll += nll, cell.nll_n++;
+        const int in_block = i % kNllBlock;  // a running mean: a text's last block may be short
+        if (in_block == 0) cell.nll_blocks.push_back(0);
+        cell.nll_blocks.back() += (nll - cell.nll_blocks.back()) / (in_block + 1);
         cell.nll_q[q] += nll, cell.nll_qn[q]++;
         if (trace) trace->push_back(nll);
       }
@@ -229,6 +232,7 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
     total += (long)q.ids.size() + q.gen;
     qs.push_back(q);
   }
+  const long steps = 2 * total - (long)prompt.size();  // the questions twice
   Stream s;
   if (!open_stream(ev, &s, (int)total + 8, err)) return false;
   const int n = (int)s.seqs.size();
@@ -244,7 +248,7 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
     if (!llama_decode_many(s.work, s.seqs.data(), tok_in.data(), n, s.logits.data()))
       return *err = s.work.error, false;
     ++done;
-    ev.progress("recall " + task.id + " (" + std::to_string(n) + " cells)", done, total,
+    ev.progress("recall " + task.id + " (" + std::to_string(n) + " cells)", done, steps,
                 (double)done * n / cli::seconds_since(t0));
     return true;
   };
@@ -252,29 +256,56 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
     std::fill(tok_in.begin(), tok_in.end(), t);
     if (!step()) return false;
   }
+  // One question and its greedy answer on the contexts of `st`; scores each cell's answer.
   std::vector<std::vector<int32_t>> gen(n);
-  for (size_t k = 0; k < qs.size(); ++k) {
+  auto ask = [&](Stream& st, size_t k, bool fresh) {
+    auto step_on = [&]() {
+      if (!llama_decode_many(st.work, st.seqs.data(), tok_in.data(), n, st.logits.data()))
+        return *err = st.work.error, false;
+      ++done;
+      ev.progress("recall " + task.id + " (" + std::to_string(n) + " cells)", done, steps,
+                  (double)done * n / cli::seconds_since(t0));
+      return true;
+    };
     for (int32_t t : qs[k].ids) {
       std::fill(tok_in.begin(), tok_in.end(), t);
-      if (!step()) return false;
+      if (!step_on()) return false;
     }
     for (auto& g : gen) g.clear();
     for (int j = 0; j < qs[k].gen; ++j) {
       for (int c = 0; c < n; ++c) {
-        tok_in[c] = argmax(s.logits.data() + (size_t)c * V, V);
+        tok_in[c] = argmax(st.logits.data() + (size_t)c * V, V);
         gen[c].push_back(tok_in[c]);
       }
-      if (j + 1 < qs[k].gen && !step()) return false;
+      if (j + 1 < qs[k].gen && !step_on()) return false;
     }
     done += 1;  // the last answer token is not fed
     const Fact& f = task.facts[k];
     for (int c = 0; c < n; ++c) {
       Cell& cell = ev.cells[s.cell[c]];
       const bool hit = answer_matches(detokenize(tok, gen[c]), f.answer);
+      if (fresh) {
+        cell.fresh_hits.push_back(hit);
+        continue;
+      }
+      cell.recall_hits.push_back(hit);
       cell.recall_n++, cell.recall_hit += hit;
       cell.region_n[f.piece]++, cell.region_hit[f.piece] += hit;
     }
+    return true;
+  };
+  // Fresh: each question alone on a copy of the post-prompt cache. Then chained: all of them
+  // in turn on the cache itself, each after the answers before it.
+  Stream br;
+  if (!open_stream(ev, &br, (int)total + 8, err)) return false;
+  if (br.seqs.size() != s.seqs.size()) return *err = "recall: a copy could not be made", false;
+  for (size_t k = 0; k < qs.size(); ++k) {
+    for (int c = 0; c < n; ++c)
+      if (!llama_context_copy(br.seqs[c], *s.seqs[c], err)) return false;
+    if (!ask(br, k, true)) return false;
   }
+  for (size_t k = 0; k < qs.size(); ++k)
+    if (!ask(s, k, false)) return false;
   close_stream(ev, s);
   return true;
 }

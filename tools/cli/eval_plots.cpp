@@ -62,16 +62,19 @@ bool write_plots(const Eval& ev) {
     const char* y_label;
     const Metric& metric;
   };
-  const Chart charts[] = {{ev.o.ppl, "ppl_gap.svg", "NLL gap to the full cache (lower is better)",
-                           "mean NLL - full", kGap},
-                          {ev.o.recall, "recall.svg",
-                           "Region recall, exact match (higher is better)", "accuracy", kRecall},
-                          {ev.o.agree, "agree_match.svg", "Greedy agreement with the full cache",
-                           "argmax match rate", kMatch},
-                          {ev.o.agree, "agree_kl.svg",
-                           "KL(full || policy) on the full cache's path", "mean KL (nats)", kKl},
-                          {true, "wipe_out.svg", "Region wipe-out rate (lower is better)",
-                           "wiped regions / regions", kWipe}};
+  const Chart charts[] = {
+      {ev.o.ppl, "ppl_gap.svg", "NLL gap to the full cache (lower is better)", "mean NLL - full",
+       kGap},
+      {ev.o.recall, "recall.svg", "Region recall, exact match (higher is better)", "accuracy",
+       kRecall},
+      {ev.o.recall, "recall_fresh.svg",
+       "Recall, each question alone on a copy of the prompt's cache", "accuracy", kFresh},
+      {ev.o.agree, "agree_match.svg", "Greedy agreement with the full cache", "argmax match rate",
+       kMatch},
+      {ev.o.agree, "agree_kl.svg", "KL(full || policy) on the full cache's path", "mean KL (nats)",
+       kKl},
+      {true, "wipe_out.svg", "Region wipe-out rate (lower is better)", "wiped regions / regions",
+       kWipe}};
   bool ok = true;
   for (const Chart& c : charts)
     if (c.on) ok &= write_file(ev.o.out + "/" + c.file, plot(ev, c.title, c.y_label, c.metric));

@@ -18,6 +18,8 @@ const Metric kGap = {
     true, "%+.3f"};
 const Metric kRecall = {"recall", [](const Cell& c, const Cell*) { return c.recall_acc(); }, false,
                         "%.2f"};
+const Metric kFresh = {"recall fresh", [](const Cell& c, const Cell*) { return c.fresh_acc(); },
+                       false, "%.2f"};
 const Metric kMatch = {"agree match", [](const Cell& c, const Cell*) { return c.match_rate(); },
                        false, "%.3f"};
 const Metric kKl = {"KL", [](const Cell& c, const Cell*) { return c.mean_kl(); }, true, "%.4f"};
@@ -50,6 +52,46 @@ std::string jnum(double v) {
   return buf;
 }
 
+// 95% interval of mean(a - b) (b empty: of mean(a)) from 2000 bootstrap resamples of the
+// paired units (NLL: blocks of kNllBlock tokens; recall: facts), a fixed seed so reports are
+// reproducible. NaN when there is nothing to resample or the units do not pair.
+struct Interval {
+  double mean = NAN, lo = NAN, hi = NAN;
+};
+Interval bootstrap(const std::vector<double>& a, const std::vector<double>& b) {
+  Interval r;
+  const size_t n = a.size();
+  if (n == 0 || (!b.empty() && b.size() != n)) return r;
+  std::vector<double> d(n);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += d[i] = a[i] - (b.empty() ? 0 : b[i]);
+  r.mean = sum / n;
+  constexpr int kResamples = 2000;
+  std::vector<double> means(kResamples);
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (int k = 0; k < kResamples; ++k) {
+    double t = 0;
+    for (size_t i = 0; i < n; ++i) {
+      x += 0x9e3779b97f4a7c15ull;  // splitmix64
+      uint64_t z = x;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      t += d[(z ^ (z >> 31)) % n];
+    }
+    means[k] = t / n;
+  }
+  std::sort(means.begin(), means.end());
+  r.lo = means[kResamples / 40], r.hi = means[kResamples - 1 - kResamples / 40];
+  return r;
+}
+std::vector<double> as_doubles(const std::vector<char>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+std::string with_ci(const Interval& i, const char* f) {
+  if (std::isnan(i.mean)) return "";
+  return num(i.mean, f) + " [" + num(i.lo, f) + ", " + num(i.hi, f) + "]";
+}
+
 // The budget labels in the order of the cells, the full cache's "ctx" only when asked.
 std::vector<std::string> budget_labels(const Eval& ev, bool with_full) {
   std::vector<std::string> labels;
@@ -63,7 +105,7 @@ std::vector<std::string> budget_labels(const Eval& ev, bool with_full) {
 std::string csv(const Eval& ev) {
   std::string o =
       "policy,budget,fraction,budget_bytes,session_bytes,capacity,nll,nll_gap,nll_q1,nll_q2,"
-      "nll_q3,nll_q4,recall,agree_match,agree_first_div,agree_kl,events,wipe_rate,"
+      "nll_q3,nll_q4,recall,recall_fresh,agree_match,agree_first_div,agree_kl,events,wipe_rate,"
       "prefill_tps,decode_tps,error\n";
   const Cell* f = full_cell(ev);
   for (const Cell& c : ev.cells) {
@@ -72,10 +114,10 @@ std::string csv(const Eval& ev) {
          std::to_string(c.capacity) + "," + num(c.mean_nll()) + "," +
          num(f ? c.mean_nll() - f->mean_nll() : NAN) + ",";
     for (int q = 0; q < 4; ++q) o += num(c.nll_qn[q] ? c.nll_q[q] / c.nll_qn[q] : NAN) + ",";
-    o += num(c.recall_acc()) + "," + num(c.match_rate()) + "," + num(c.mean_first_div(), "%.1f") +
-         "," + num(c.mean_kl(), "%.5f") + "," + std::to_string(c.events) + "," +
-         num(c.wipe_rate()) + "," + num(c.prefill_tps, "%.1f") + "," + num(c.decode_tps, "%.1f") +
-         ",\"" + c.error + "\"\n";
+    o += num(c.recall_acc()) + "," + num(c.fresh_acc()) + "," + num(c.match_rate()) + "," +
+         num(c.mean_first_div(), "%.1f") + "," + num(c.mean_kl(), "%.5f") + "," +
+         std::to_string(c.events) + "," + num(c.wipe_rate()) + "," + num(c.prefill_tps, "%.1f") +
+         "," + num(c.decode_tps, "%.1f") + ",\"" + c.error + "\"\n";
   }
   return o;
 }
@@ -100,7 +142,16 @@ std::string results_json(const Eval& ev, const std::vector<std::string>& data) {
          ", \"nll_quarters\": [";
     for (int q = 0; q < 4; ++q)
       o += (q ? ", " : "") + jnum(c.nll_qn[q] ? c.nll_q[q] / c.nll_qn[q] : NAN);
-    o += "], \"recall\": " + jnum(c.recall_acc()) + ", \"recall_by_region\": [";
+    auto bits = [](const std::vector<char>& v) {
+      std::string b = "\"";
+      for (char x : v) b += x ? '1' : '0';
+      return b + "\"";
+    };
+    o += "], \"recall\": " + jnum(c.recall_acc()) + ", \"recall_fresh\": " + jnum(c.fresh_acc()) +
+         ", \"recall_hits\": " + bits(c.recall_hits) + ", \"fresh_hits\": " + bits(c.fresh_hits) +
+         ", \"nll_blocks\": [";
+    for (size_t b = 0; b < c.nll_blocks.size(); ++b) o += (b ? ", " : "") + jnum(c.nll_blocks[b]);
+    o += "], \"recall_by_region\": [";
     for (size_t r = 0; r < c.region_n.size(); ++r)
       o += (r ? ", " : "") + jnum(c.region_n[r] ? (double)c.region_hit[r] / c.region_n[r] : NAN);
     o += "], \"agree_match\": " + jnum(c.match_rate()) +
@@ -117,23 +168,27 @@ std::string results_json(const Eval& ev, const std::vector<std::string>& data) {
 std::string markdown(const Eval& ev) {
   const Cell* f = full_cell(ev);
   std::string o =
-      "| policy | budget | capacity | NLL | gap to full | recall | agree match | first div | "
-      "KL | wipe-out | events | decode tok/s "
-      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| policy | budget | capacity | NLL | gap to full [95%] | recall [95%] | recall fresh [95%] "
+      "| agree match | first div | KL | wipe-out | events | decode tok/s "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const std::string& b : budget_labels(ev, true))
     for (const Cell& c : ev.cells) {
       if (c.budget_label != b) continue;
       if (c.failed) {
-        o += "| " + c.policy + " | " + b + " | - | " + c.error + " |||||||||\n";
+        o += "| " + c.policy + " | " + b + " | - | " + c.error + " ||||||||||\n";
         continue;
       }
       o += "| " + c.policy + " | " + b + " | " + std::to_string(c.capacity) + " | " +
            num(c.mean_nll(), "%.3f") + " | " +
-           num(f ? c.mean_nll() - f->mean_nll() : NAN, "%+.3f") + " | " +
-           num(c.recall_acc(), "%.2f") + " | " + num(c.match_rate(), "%.3f") + " | " +
-           num(c.mean_first_div(), "%.1f") + " | " + num(c.mean_kl(), "%.4f") + " | " +
-           num(c.wipe_rate(), "%.3f") + " | " + std::to_string(c.events) + " | " +
-           num(c.decode_tps < 0 ? NAN : c.decode_tps, "%.1f") + " |\n";
+           (f && &c != f && !c.nll_blocks.empty()
+                ? with_ci(bootstrap(c.nll_blocks, f->nll_blocks), "%+.3f")
+                : num(f ? c.mean_nll() - f->mean_nll() : NAN, "%+.3f")) +
+           " | " + with_ci(bootstrap(as_doubles(c.recall_hits), {}), "%.2f") + " | " +
+           with_ci(bootstrap(as_doubles(c.fresh_hits), {}), "%.2f") + " | " +
+           num(c.match_rate(), "%.3f") + " | " + num(c.mean_first_div(), "%.1f") + " | " +
+           num(c.mean_kl(), "%.4f") + " | " + num(c.wipe_rate(), "%.3f") + " | " +
+           std::to_string(c.events) + " | " + num(c.decode_tps < 0 ? NAN : c.decode_tps, "%.1f") +
+           " |\n";
     }
   return o;
 }
@@ -147,8 +202,17 @@ std::string ams_vs_topk(const Eval& ev) {
     return nullptr;
   };
   const Cell* f = full_cell(ev);
-  const Metric* const ms[] = {&kGap, &kRecall, &kMatch, &kKl, &kWipe};
+  const Metric* const ms[] = {&kGap, &kRecall, &kFresh, &kMatch, &kKl, &kWipe};
   constexpr int kN = (int)std::size(ms);
+  // The paired units of the first three metrics: a win needs the interval of the difference
+  // to exclude zero. The others have no units kept: a win is a difference at the precision
+  // shown.
+  auto units = [](int k, const Cell& c) {
+    return k == 0   ? c.nll_blocks
+           : k == 1 ? as_doubles(c.recall_hits)
+           : k == 2 ? as_doubles(c.fresh_hits)
+                    : std::vector<double>();
+  };
   int ams[kN] = {}, topk[kN] = {}, tie[kN] = {};
   std::string o = "| scorer | budget |";
   for (const Metric* m : ms) o += std::string(" ") + m->name + " top-k / ams |";
@@ -175,6 +239,19 @@ std::string ams_vs_topk(const Eval& ev) {
           const Metric& m = *ms[k];
           const double x = m.get(*t, f), y = m.get(*a, f);
           std::string tx = num(x, m.fmt), ty = num(y, m.fmt);
+          const Interval d = bootstrap(units(k, *a), units(k, *t));  // ams - top-k
+          if (!std::isnan(d.mean) && !std::isnan(x) && !std::isnan(y)) {
+            const bool ams_wins = m.lower_better ? d.hi < 0 : d.lo > 0;
+            const bool topk_wins = m.lower_better ? d.lo > 0 : d.hi < 0;
+            if (ams_wins)
+              ams[k]++, ty = "**" + ty + "**";
+            else if (topk_wins)
+              topk[k]++, tx = "**" + tx + "**";
+            else
+              tie[k]++;
+            o += " " + tx + " / " + ty + " (" + with_ci(d, k == 0 ? "%+.3f" : "%+.2f") + ") |";
+            continue;
+          }
           if (!std::isnan(x) && !std::isnan(y)) {
             const bool ams_wins = m.lower_better ? y < x : y > x;
             const bool topk_wins = m.lower_better ? x < y : x > y;
@@ -189,7 +266,14 @@ std::string ams_vs_topk(const Eval& ev) {
         }
         o += "\n";
       }
-  o += "\nPairs won (better at the precision shown; bold above), of " + std::to_string(pairs) + ":";
+  o += "\nPairs won (bold above): for " + std::string(kGap.name) + ", " + kRecall.name + " and " +
+       kFresh.name +
+       " when the 95% bootstrap interval of the difference ams - top-k (in brackets; units: blocks "
+       "of " +
+       std::to_string(kNllBlock) +
+       " tokens, facts) excludes zero, for the others when they "
+       "differ at the precision shown; of " +
+       std::to_string(pairs) + ":";
   for (int k = 0; k < kN; ++k)
     o += std::string(" ") + ms[k]->name + " AMS " + std::to_string(ams[k]) + ", top-k " +
          std::to_string(topk[k]) + ", tie " + std::to_string(tie[k]) + ";";
@@ -255,6 +339,12 @@ bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
       for (size_t i = 0; i < 4 && i < q->arr.size(); ++i)
         if (!std::isnan(number(&q->arr[i]))) c.nll_q[i] = q->arr[i].num, c.nll_qn[i] = 1;
     o->recall |= put("recall", &c.recall_hit, &c.recall_n);
+    for (auto [key, hits] :
+         {std::pair{"recall_hits", &c.recall_hits}, {"fresh_hits", &c.fresh_hits}})
+      if (const json::Value* h = x.get(key); h && h->kind == json::Value::kString)
+        for (char ch : h->str) hits->push_back(ch == '1');
+    if (const json::Value* nb = x.get("nll_blocks"); nb && nb->kind == json::Value::kArray)
+      for (const json::Value& y : nb->arr) c.nll_blocks.push_back(number(&y));
     if (const json::Value* r = x.get("recall_by_region"); r && r->kind == json::Value::kArray)
       for (const json::Value& y : r->arr) {
         c.region_hit.push_back(std::isnan(number(&y)) ? 0 : y.num);

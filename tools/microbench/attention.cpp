@@ -43,6 +43,7 @@ unsigned char* pool() {
 }
 
 size_t row_bytes(amskv_dtype dt) {
+  if (dt == AMSKV_Q4) return (size_t)kHeadDim / amskv::kQ4Block * amskv::kQ4BlockBytes;
   return (size_t)kHeadDim * (dt == AMSKV_F32 ? 4 : dt == AMSKV_F16 ? 2 : 1);
 }
 
@@ -71,6 +72,9 @@ void decode_attention(benchmark::State& state, const amskv::Kernels* k, amskv_dt
       case AMSKV_F16:
         k->qk_f16(q.data(), kGroup, (const uint16_t*)K, n, kHeadDim, scores.data(), n);
         break;
+      case AMSKV_Q4:
+        k->qk_q4(q.data(), kGroup, K, n, kHeadDim, scores.data(), n);
+        break;
       default:
         k->qk_q8(q.data(), kGroup, (const int8_t*)K, scales.data(), n, kHeadDim, scores.data(), n);
     }
@@ -81,6 +85,9 @@ void decode_attention(benchmark::State& state, const amskv::Kernels* k, amskv_dt
         break;
       case AMSKV_F16:
         k->av_f16(scores.data(), kGroup, n, (const uint16_t*)V, n, kHeadDim, out.data());
+        break;
+      case AMSKV_Q4:
+        k->av_q4(scores.data(), kGroup, n, V, n, kHeadDim, out.data());
         break;
       default:
         k->av_q8(scores.data(), kGroup, n, (const int8_t*)V, scales.data(), n, kHeadDim,
@@ -107,14 +114,14 @@ void streaming_read(benchmark::State& state, amskv_dtype dt) {
 }
 
 const char* dtype_name(amskv_dtype dt) {
-  return dt == AMSKV_F32 ? "f32" : dt == AMSKV_F16 ? "f16" : "q8";
+  return amskv_dtype_name(dt);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   pool();  // fill the pool before any timing
-  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8}) {
+  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4}) {
     for (amskv::Isa isa :
          {amskv::Isa::kRef, amskv::Isa::kAvx2, amskv::Isa::kAvx512, amskv::Isa::kNeon}) {
       const amskv::Kernels* k = amskv::kernels_for(isa);
