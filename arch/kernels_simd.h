@@ -244,88 +244,125 @@ struct SimdKernels {
     *mn = amskv::f16_to_f32(h[1]);
   }
 
-  // Score = sum over blocks of scale * (q . nibbles) + min * sum(q): W keys at a time, each
-  // head's block sums of q computed once per call.
+  // Score = sum over blocks of scale * (q . nibbles) + min * sum(q). Up to four heads of a
+  // group score W keys together: each key's nibbles are unpacked once for all of them.
+  static constexpr int kQ4MaxBlocks = 256 / amskv::kQ4Block;
+
+  template <int NH>
+  static void qk_q4_heads(const float* q, int g0, const uint8_t* rows, int nk, int d,
+                          const float (*qsum)[kQ4MaxBlocks], float* scores, int ld) {
+    const int nb = d / amskv::kQ4Block;
+    const size_t row = (size_t)nb * amskv::kQ4BlockBytes;
+    B acc[NH][W];
+    alignas(64) float msum[NH][W];
+    for (int i = 0; i < nk; ++i) {
+      const uint8_t* r = rows + (size_t)i * row;
+      B a[NH];
+      float m[NH];
+      for (int h = 0; h < NH; ++h) a[h] = B(0.f), m[h] = 0.f;
+      for (int b = 0; b < nb; ++b) {
+        const uint8_t* blk = r + (size_t)b * amskv::kQ4BlockBytes;
+        float sc, mn;
+        q4_scale_min(blk, &sc, &mn);
+        B t[NH];
+        for (int h = 0; h < NH; ++h) t[h] = B(0.f);
+        for (int v = 0; v < kQ4Vecs; ++v) {
+          const B nib = q4_vec(blk, v);
+          for (int h = 0; h < NH; ++h)
+            t[h] = xsimd::fma(
+                B::load_unaligned(q + (size_t)(g0 + h) * d + b * amskv::kQ4Block + v * W), nib,
+                t[h]);
+        }
+        const B vs(sc);
+        for (int h = 0; h < NH; ++h) {
+          a[h] = xsimd::fma(vs, t[h], a[h]);
+          m[h] += mn * qsum[h][b];
+        }
+      }
+      for (int h = 0; h < NH; ++h) acc[h][i] = a[h], msum[h][i] = m[h];
+    }
+    for (int h = 0; h < NH; ++h) {
+      float* out = scores + (size_t)(g0 + h) * ld;
+      if (nk == W) {
+        (Ops::haddp(acc[h]) + B::load_aligned(msum[h])).store_unaligned(out);
+      } else {
+        for (int i = 0; i < nk; ++i) out[i] = xsimd::hadd(acc[h][i]) + msum[h][i];
+      }
+    }
+  }
+
   static void qk_q4(const float* q, int n_q, const uint8_t* k, int n, int d, float* scores,
                     int ld) {
     const int nb = d / amskv::kQ4Block;
     const size_t row = (size_t)nb * amskv::kQ4BlockBytes;
-    for (int g = 0; g < n_q; ++g) {
-      const float* qg = q + (size_t)g * d;
-      float qsum[256 / amskv::kQ4Block];
-      for (int b = 0; b < nb; ++b) {
-        B t(0.f);
-        for (int v = 0; v < kQ4Vecs; ++v) t += B::load_unaligned(qg + b * amskv::kQ4Block + v * W);
-        qsum[b] = xsimd::hadd(t);
-      }
-      int j0 = 0;
-      for (; j0 + W <= n; j0 += W) {
-        B acc[W];
-        alignas(64) float msum[W];
-        for (int i = 0; i < W; ++i) {
-          const uint8_t* r = k + (size_t)(j0 + i) * row;
-          B a(0.f);
-          float m = 0.f;
-          for (int b = 0; b < nb; ++b) {
-            const uint8_t* blk = r + (size_t)b * amskv::kQ4BlockBytes;
-            float sc, mn;
-            q4_scale_min(blk, &sc, &mn);
-            B t = B::load_unaligned(qg + b * amskv::kQ4Block) * q4_vec(blk, 0);
-            for (int v = 1; v < kQ4Vecs; ++v)
-              t = xsimd::fma(B::load_unaligned(qg + b * amskv::kQ4Block + v * W), q4_vec(blk, v),
-                             t);
-            a = xsimd::fma(B(sc), t, a);
-            m += mn * qsum[b];
-          }
-          acc[i] = a;
-          msum[i] = m;
-        }
-        (Ops::haddp(acc) + B::load_aligned(msum)).store_unaligned(scores + (size_t)g * ld + j0);
-      }
-      for (; j0 < n; ++j0) {
-        const uint8_t* r = k + (size_t)j0 * row;
-        B a(0.f);
-        float m = 0.f;
+    for (int g0 = 0; g0 < n_q; g0 += 4) {
+      const int nh = n_q - g0 < 4 ? n_q - g0 : 4;
+      float qsum[4][kQ4MaxBlocks];
+      for (int h = 0; h < nh; ++h)
         for (int b = 0; b < nb; ++b) {
-          const uint8_t* blk = r + (size_t)b * amskv::kQ4BlockBytes;
-          float sc, mn;
-          q4_scale_min(blk, &sc, &mn);
+          const float* qb = q + (size_t)(g0 + h) * d + b * amskv::kQ4Block;
           B t(0.f);
-          for (int v = 0; v < kQ4Vecs; ++v)
-            t = xsimd::fma(B::load_unaligned(qg + b * amskv::kQ4Block + v * W), q4_vec(blk, v), t);
-          a = xsimd::fma(B(sc), t, a);
-          m += mn * qsum[b];
+          for (int v = 0; v < kQ4Vecs; ++v) t += B::load_unaligned(qb + v * W);
+          qsum[h][b] = xsimd::hadd(t);
         }
-        scores[(size_t)g * ld + j0] = xsimd::hadd(a) + m;
+      for (int j0 = 0; j0 < n; j0 += W) {
+        const int nk = n - j0 < W ? n - j0 : W;
+        const uint8_t* rows = k + (size_t)j0 * row;
+        float* out = scores + j0;
+        if (nh == 1) qk_q4_heads<1>(q, g0, rows, nk, d, qsum, out, ld);
+        if (nh == 2) qk_q4_heads<2>(q, g0, rows, nk, d, qsum, out, ld);
+        if (nh == 3) qk_q4_heads<3>(q, g0, rows, nk, d, qsum, out, ld);
+        if (nh == 4) qk_q4_heads<4>(q, g0, rows, nk, d, qsum, out, ld);
       }
     }
   }
 
   // out += sum_j (p_j * scale) * nibbles, and the p_j * min terms summed per block and added
-  // once: blocks of kBlock rows, each head's one q4 block of output in registers.
-  static void av_q4(const float* p, int n_q, int ld, const uint8_t* v, int n, int d, float* out) {
+  // once: blocks of kBlock rows; kHeadsPerPass heads' q4 block of output in registers, each
+  // row's nibbles unpacked once for them.
+  template <int NG>
+  static void av_q4_heads(const float* p, int g0, int ld, const uint8_t* v, int j0, int j1, int d,
+                          float* out) {
     const int nb = d / amskv::kQ4Block;
     const size_t row = (size_t)nb * amskv::kQ4BlockBytes;
+    for (int b = 0; b < nb; ++b) {
+      B o[NG][kQ4Vecs];
+      float m[NG];
+      for (int g = 0; g < NG; ++g) {
+        m[g] = 0.f;
+        for (int u = 0; u < kQ4Vecs; ++u)
+          o[g][u] = B::load_unaligned(out + (size_t)(g0 + g) * d + b * amskv::kQ4Block + u * W);
+      }
+      for (int j = j0; j < j1; ++j) {
+        const uint8_t* blk = v + (size_t)j * row + (size_t)b * amskv::kQ4BlockBytes;
+        float sc, mn;
+        q4_scale_min(blk, &sc, &mn);
+        B nib[kQ4Vecs];
+        for (int u = 0; u < kQ4Vecs; ++u) nib[u] = q4_vec(blk, u);
+        for (int g = 0; g < NG; ++g) {
+          const float pg = p[(size_t)(g0 + g) * ld + j];
+          const B ps(pg * sc);
+          for (int u = 0; u < kQ4Vecs; ++u) o[g][u] = xsimd::fma(ps, nib[u], o[g][u]);
+          m[g] += pg * mn;
+        }
+      }
+      for (int g = 0; g < NG; ++g)
+        for (int u = 0; u < kQ4Vecs; ++u)
+          (o[g][u] + B(m[g]))
+              .store_unaligned(out + (size_t)(g0 + g) * d + b * amskv::kQ4Block + u * W);
+    }
+  }
+
+  static void av_q4(const float* p, int n_q, int ld, const uint8_t* v, int n, int d, float* out) {
     for (int i = 0; i < n_q * d; ++i) out[i] = 0.f;
     for (int j0 = 0; j0 < n; j0 += kBlock) {
       const int j1 = j0 + kBlock < n ? j0 + kBlock : n;
-      for (int g = 0; g < n_q; ++g) {
-        const float* pg = p + (size_t)g * ld;
-        for (int b = 0; b < nb; ++b) {
-          float* og = out + (size_t)g * d + b * amskv::kQ4Block;
-          B o[kQ4Vecs];
-          for (int u = 0; u < kQ4Vecs; ++u) o[u] = B::load_unaligned(og + u * W);
-          float m = 0.f;
-          for (int j = j0; j < j1; ++j) {
-            const uint8_t* blk = v + (size_t)j * row + (size_t)b * amskv::kQ4BlockBytes;
-            float sc, mn;
-            q4_scale_min(blk, &sc, &mn);
-            const B ps(pg[j] * sc);
-            for (int u = 0; u < kQ4Vecs; ++u) o[u] = xsimd::fma(ps, q4_vec(blk, u), o[u]);
-            m += pg[j] * mn;
-          }
-          for (int u = 0; u < kQ4Vecs; ++u) (o[u] + B(m)).store_unaligned(og + u * W);
-        }
+      for (int g0 = 0; g0 < n_q; g0 += kHeadsPerPass) {
+        const int ng = n_q - g0 < kHeadsPerPass ? n_q - g0 : kHeadsPerPass;
+        if (ng == 1) av_q4_heads<1>(p, g0, ld, v, j0, j1, d, out);
+        if (ng == 2) av_q4_heads<2>(p, g0, ld, v, j0, j1, d, out);
+        if (kHeadsPerPass > 2 && ng == 3) av_q4_heads<3>(p, g0, ld, v, j0, j1, d, out);
+        if (kHeadsPerPass > 3 && ng == 4) av_q4_heads<kHeadsPerPass>(p, g0, ld, v, j0, j1, d, out);
       }
     }
   }
