@@ -110,6 +110,17 @@ int amskv_layer_tokens(const amskv_session* s, int layer) {
   return s->layers[layer].cells.n_tokens;
 }
 
+int amskv_layer_positions(const amskv_session* s, int layer, int kv_head, int32_t* out, int max) {
+  if (!session_valid(s) || layer < 0 || layer >= s->geo.n_layers || kv_head < 0 ||
+      kv_head >= s->geo.n_kv_heads || (!out && max > 0) || max < 0)
+    return -1;
+  const int n = s->layers[layer].cells.n_tokens;
+  const KvCache& kv = s->layer_window[layer] ? s->ring : s->kv;
+  const int32_t* pos = kv_positions(kv, s->layer_index[layer], kv_head);
+  for (int i = 0; i < n && i < max; ++i) out[i] = pos[i];
+  return n;
+}
+
 // ---- errors ---------------------------------------------------------------------------
 
 const char* amskv_status_string(amskv_status status) {

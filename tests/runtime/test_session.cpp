@@ -470,6 +470,29 @@ TEST(Session, CopyContinuesExactlyAsTheOriginal) {
     }
 }
 
+TEST(Session, LayerPositionsAreTheHeldTokens) {
+  const Geometry g{4, 2, 32};
+  amskv_config c = make_config(g, AMSKV_F16, AMSKV_ROPE_NORMAL, "streaming", 1);
+  amskv::Session s;
+  ASSERT_EQ(s.create(c, amskv_budget_for_capacity(&c, 120)), AMSKV_OK);
+  std::mt19937 rng(3);
+  std::vector<float> out(g.nq * g.d);
+  for (int t = 0; t < 300; ++t) {
+    auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d), v = randoms(rng, g.nkv * g.d);
+    ASSERT_EQ(s.attend(0, 2 * t, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
+  }
+  const int n = s.layer_tokens(0);
+  std::vector<int32_t> pos(n + 1, -7);
+  ASSERT_EQ(amskv_layer_positions(s.get(), 0, 1, pos.data(), n + 1), n);
+  EXPECT_EQ(pos[n], -7);                                          // nothing beyond what it holds
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(pos[i], 2 * i);           // the sinks
+  EXPECT_EQ(pos[n - 1], 2 * 299);                                 // the newest
+  for (int i = 5; i < n; ++i) EXPECT_EQ(pos[i], pos[i - 1] + 2);  // then the recent ones
+  EXPECT_EQ(amskv_layer_positions(s.get(), 0, 2, pos.data(), n), -1);
+  EXPECT_EQ(amskv_layer_positions(s.get(), 1, 0, pos.data(), n), -1);
+  EXPECT_EQ(amskv_layer_positions(s.get(), 0, 0, nullptr, 0), n);
+}
+
 TEST(Budget, Q4NeedsHeadDimOf32) {
   amskv_config c = make_config(Geometry{6, 2, 40}, AMSKV_Q4, AMSKV_ROPE_NORMAL, "full", 2);
   amskv_session* s = nullptr;

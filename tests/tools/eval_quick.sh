@@ -10,7 +10,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$amskv" eval --quick --model "$model" --out "$out"
 for f in results.csv results.json summary.md ppl_gap.svg recall.svg recall_fresh.svg agree_match.svg \
-  agree_kl.svg wipe_out.svg recall_tasks.jsonl; do
+  agree_kl.svg wipe_out.svg block_lost.svg recall_tasks.jsonl; do
   [ -s "$out/$f" ] || { echo "eval_quick: $f is missing or empty"; exit 1; }
 done
 # The figure of one compression event.

@@ -111,6 +111,8 @@ bool quick_checks(Eval& ev, const std::vector<int32_t>& text, const std::string&
                                    std::to_string(c.capacity) + " at " + c.budget_label);
     }
   }
+  if (f && o.recall && !(f->kept_rate() == 1.0 && f->lost_rate() == 0.0))
+    ev.checks_failed.push_back("the full cache does not hold every token of every fact");
   if (f && o.agree && !(f->match_rate() == 1.0 && f->mean_kl() == 0.0))
     ev.checks_failed.push_back("the full cache disagrees with itself");
   return true;

@@ -113,6 +113,9 @@ struct Cell {
   // question after the ones before it) and fresh (alone, on a copy of the post-prompt cache).
   std::vector<char> recall_hits, fresh_hits;
   std::vector<double> region_n, region_hit;
+  // block survival after each recall prompt, over facts x global layers x KV heads: the
+  // share of those that hold every token of the fact, and the share that hold none
+  double block_n = 0, block_kept = 0, block_lost = 0;
   // eviction, summed over streams
   uint64_t events = 0;
   double wipe_segments = 0, wiped = 0;
@@ -130,6 +133,8 @@ struct Cell {
     for (char x : fresh_hits) h += x;
     return h / (double)fresh_hits.size();
   }
+  double kept_rate() const { return block_n ? block_kept / block_n : NAN; }
+  double lost_rate() const { return block_n ? block_lost / block_n : NAN; }
   double wipe_rate() const { return wipe_segments ? wiped / wipe_segments : 0.0; }
 };
 
@@ -177,7 +182,7 @@ struct Metric {
   bool lower_better;
   const char* fmt;
 };
-extern const Metric kGap, kRecall, kFresh, kMatch, kKl, kWipe;
+extern const Metric kGap, kRecall, kFresh, kMatch, kKl, kWipe, kBlockKept, kBlockLost;
 
 // A finished run back from its results.json (amskv eval --from).
 bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,

@@ -256,6 +256,44 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
     std::fill(tok_in.begin(), tok_in.end(), t);
     if (!step()) return false;
   }
+  // Block survival: which of each fact's tokens every (global layer, KV head) still holds.
+  {
+    const std::string text = recall_prompt(task);
+    std::vector<long> end(prompt.size());  // byte end of each token in the prompt
+    long at = 0;
+    for (size_t i = 0; i < prompt.size(); ++i)
+      end[i] = at += (long)detokenize(tok, std::vector<int32_t>{prompt[i]}).size();
+    std::vector<std::pair<int, int>> spans;  // token [first, last] of each fact
+    for (const Fact& f : task.facts) {
+      const size_t b0 = text.find(f.text);
+      if (b0 == std::string::npos || f.text.empty()) continue;
+      const long b1 = (long)(b0 + f.text.size());
+      int first = -1, last = -1;
+      for (size_t i = 0; i < prompt.size(); ++i)
+        if ((i ? end[i - 1] : 0) < b1 && end[i] > (long)b0)
+          last = (int)i, first = first < 0 ? (int)i : first;
+      if (first >= 0) spans.push_back({first, last});
+    }
+    std::vector<int32_t> held;
+    for (int c = 0; c < n; ++c) {
+      Cell& cell = ev.cells[s.cell[c]];
+      for (int l = 0; l < ev.m.hp.n_layer; ++l) {
+        if (ev.m.layers[l].local) continue;
+        for (int h = 0; h < ev.m.hp.n_head_kv; ++h) {
+          held.resize(std::max(0, amskv_layer_tokens(s.seqs[c]->kv, l)));
+          amskv_layer_positions(s.seqs[c]->kv, l, h, held.data(), (int)held.size());
+          for (const auto& [first, last] : spans) {
+            const auto lo = std::lower_bound(held.begin(), held.end(), first);
+            const auto hi = std::upper_bound(held.begin(), held.end(), last);
+            const long kept = hi - lo;
+            cell.block_n++;
+            cell.block_kept += kept == last - first + 1;
+            cell.block_lost += kept == 0;
+          }
+        }
+      }
+    }
+  }
   // One question and its greedy answer on the contexts of `st`; scores each cell's answer.
   std::vector<std::vector<int32_t>> gen(n);
   auto ask = [&](Stream& st, size_t k, bool fresh) {

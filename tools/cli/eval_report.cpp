@@ -20,6 +20,10 @@ const Metric kRecall = {"recall", [](const Cell& c, const Cell*) { return c.reca
                         "%.2f"};
 const Metric kFresh = {"recall fresh", [](const Cell& c, const Cell*) { return c.fresh_acc(); },
                        false, "%.2f"};
+const Metric kBlockKept = {"block kept", [](const Cell& c, const Cell*) { return c.kept_rate(); },
+                           false, "%.3f"};
+const Metric kBlockLost = {"block lost", [](const Cell& c, const Cell*) { return c.lost_rate(); },
+                           true, "%.3f"};
 const Metric kMatch = {"agree match", [](const Cell& c, const Cell*) { return c.match_rate(); },
                        false, "%.3f"};
 const Metric kKl = {"KL", [](const Cell& c, const Cell*) { return c.mean_kl(); }, true, "%.4f"};
@@ -105,7 +109,8 @@ std::vector<std::string> budget_labels(const Eval& ev, bool with_full) {
 std::string csv(const Eval& ev) {
   std::string o =
       "policy,budget,fraction,budget_bytes,session_bytes,capacity,nll,nll_gap,nll_q1,nll_q2,"
-      "nll_q3,nll_q4,recall,recall_fresh,agree_match,agree_first_div,agree_kl,events,wipe_rate,"
+      "nll_q3,nll_q4,recall,recall_fresh,block_kept,block_lost,agree_match,agree_first_div,agree_"
+      "kl,events,wipe_rate,"
       "prefill_tps,decode_tps,error\n";
   const Cell* f = full_cell(ev);
   for (const Cell& c : ev.cells) {
@@ -114,10 +119,11 @@ std::string csv(const Eval& ev) {
          std::to_string(c.capacity) + "," + num(c.mean_nll()) + "," +
          num(f ? c.mean_nll() - f->mean_nll() : NAN) + ",";
     for (int q = 0; q < 4; ++q) o += num(c.nll_qn[q] ? c.nll_q[q] / c.nll_qn[q] : NAN) + ",";
-    o += num(c.recall_acc()) + "," + num(c.fresh_acc()) + "," + num(c.match_rate()) + "," +
-         num(c.mean_first_div(), "%.1f") + "," + num(c.mean_kl(), "%.5f") + "," +
-         std::to_string(c.events) + "," + num(c.wipe_rate()) + "," + num(c.prefill_tps, "%.1f") +
-         "," + num(c.decode_tps, "%.1f") + ",\"" + c.error + "\"\n";
+    o += num(c.recall_acc()) + "," + num(c.fresh_acc()) + "," + num(c.kept_rate()) + "," +
+         num(c.lost_rate()) + "," + num(c.match_rate()) + "," + num(c.mean_first_div(), "%.1f") +
+         "," + num(c.mean_kl(), "%.5f") + "," + std::to_string(c.events) + "," +
+         num(c.wipe_rate()) + "," + num(c.prefill_tps, "%.1f") + "," + num(c.decode_tps, "%.1f") +
+         ",\"" + c.error + "\"\n";
   }
   return o;
 }
@@ -157,7 +163,8 @@ std::string results_json(const Eval& ev, const std::vector<std::string>& data) {
     o += "], \"agree_match\": " + jnum(c.match_rate()) +
          ", \"agree_first_div\": " + jnum(c.mean_first_div()) +
          ", \"agree_kl\": " + jnum(c.mean_kl()) + ", \"events\": " + std::to_string(c.events) +
-         ", \"wipe_rate\": " + jnum(c.wipe_rate()) +
+         ", \"wipe_rate\": " + jnum(c.wipe_rate()) + ", \"block_kept\": " + jnum(c.kept_rate()) +
+         ", \"block_lost\": " + jnum(c.lost_rate()) +
          ", \"prefill_tps\": " + jnum(c.prefill_tps < 0 ? NAN : c.prefill_tps) +
          ", \"decode_tps\": " + jnum(c.decode_tps < 0 ? NAN : c.decode_tps) +
          ", \"error\": " + json::quote(c.error) + "}" + (i + 1 < ev.cells.size() ? ",\n" : "\n");
@@ -169,13 +176,13 @@ std::string markdown(const Eval& ev) {
   const Cell* f = full_cell(ev);
   std::string o =
       "| policy | budget | capacity | NLL | gap to full [95%] | recall [95%] | recall fresh [95%] "
-      "| agree match | first div | KL | wipe-out | events | decode tok/s "
-      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| block kept | block lost | agree match | first div | KL | wipe-out | events | decode tok/s "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const std::string& b : budget_labels(ev, true))
     for (const Cell& c : ev.cells) {
       if (c.budget_label != b) continue;
       if (c.failed) {
-        o += "| " + c.policy + " | " + b + " | - | " + c.error + " ||||||||||\n";
+        o += "| " + c.policy + " | " + b + " | - | " + c.error + " ||||||||||||\n";
         continue;
       }
       o += "| " + c.policy + " | " + b + " | " + std::to_string(c.capacity) + " | " +
@@ -185,6 +192,7 @@ std::string markdown(const Eval& ev) {
                 : num(f ? c.mean_nll() - f->mean_nll() : NAN, "%+.3f")) +
            " | " + with_ci(bootstrap(as_doubles(c.recall_hits), {}), "%.2f") + " | " +
            with_ci(bootstrap(as_doubles(c.fresh_hits), {}), "%.2f") + " | " +
+           num(c.kept_rate(), "%.3f") + " | " + num(c.lost_rate(), "%.3f") + " | " +
            num(c.match_rate(), "%.3f") + " | " + num(c.mean_first_div(), "%.1f") + " | " +
            num(c.mean_kl(), "%.4f") + " | " + num(c.wipe_rate(), "%.3f") + " | " +
            std::to_string(c.events) + " | " + num(c.decode_tps < 0 ? NAN : c.decode_tps, "%.1f") +
@@ -202,7 +210,7 @@ std::string ams_vs_topk(const Eval& ev) {
     return nullptr;
   };
   const Cell* f = full_cell(ev);
-  const Metric* const ms[] = {&kGap, &kRecall, &kFresh, &kMatch, &kKl, &kWipe};
+  const Metric* const ms[] = {&kGap, &kRecall, &kFresh, &kMatch, &kKl, &kWipe, &kBlockLost};
   constexpr int kN = (int)std::size(ms);
   // The paired units of the first three metrics: a win needs the interval of the difference
   // to exclude zero. The others have no units kept: a win is a difference at the precision
@@ -355,6 +363,7 @@ bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
     put("agree_kl", &c.kl, &unused);
     put("agree_first_div", &c.first_div, &c.agree_docs);
     put("wipe_rate", &c.wiped, &c.wipe_segments);
+    if (put("block_kept", &c.block_kept, &c.block_n)) put("block_lost", &c.block_lost, &unused);
     c.events = (uint64_t)std::max(0.0, number(x.get("events")));
     const double pt = number(x.get("prefill_tps")), dt = number(x.get("decode_tps"));
     c.prefill_tps = std::isnan(pt) ? -1 : pt;

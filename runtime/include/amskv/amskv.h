@@ -174,6 +174,12 @@ amskv_status amskv_set_event_observer(amskv_session* session, amskv_event_observ
 /* Tokens layer `layer` holds now (per KV head); -1 for a bad session or layer. */
 int amskv_layer_tokens(const amskv_session* session, int layer);
 
+/* The positions KV head `kv_head` of layer `layer` holds now, in slot order (ascending for a
+ * global layer), into out[0, max): returns how many it holds (which may exceed max), -1 for a
+ * bad session, layer, head or out. */
+int amskv_layer_positions(const amskv_session* session, int layer, int kv_head, int32_t* out,
+                          int max);
+
 const char* amskv_status_string(amskv_status status);
 
 /* Why the last call on this session failed; with NULL, why the last session-less call of
