@@ -143,6 +143,13 @@ TEST_P(BadInputPerPolicy, RejectedDecodeCallsChangeNothing) {
   EXPECT_EQ(amskv_layer_tokens(t.a.get(), -1), -1);
   EXPECT_EQ(amskv_layer_tokens(t.a.get(), kLayers), -1);
   EXPECT_EQ(amskv_layer_tokens(nullptr, 0), -1);
+  int32_t pos[4];
+  EXPECT_EQ(amskv_layer_positions(nullptr, 0, 0, pos, 4), -1);
+  EXPECT_EQ(amskv_layer_positions(t.a.get(), 0, 0, nullptr, 4), -1);
+  EXPECT_EQ(amskv_layer_positions(t.a.get(), 0, 0, pos, -1), -1);
+  EXPECT_EQ(amskv_session_copy(nullptr, t.a.get()), AMSKV_E_NULL);
+  EXPECT_EQ(amskv_session_copy(t.a.get(), nullptr), AMSKV_E_NULL);
+  t.expect_same_state();
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, BadInputPerPolicy,
