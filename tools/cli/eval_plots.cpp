@@ -74,7 +74,10 @@ bool write_plots(const Eval& ev) {
       {ev.o.agree, "agree_kl.svg", "KL(full || policy) on the full cache's path", "mean KL (nats)",
        kKl},
       {true, "wipe_out.svg", "Region wipe-out rate (lower is better)", "wiped regions / regions",
-       kWipe}};
+       kWipe},
+      {ev.o.recall, "block_lost.svg",
+       "Facts of which a (layer, KV head) holds no token (lower is better)",
+       "share of (fact, layer, KV head)", kBlockLost}};
   bool ok = true;
   for (const Chart& c : charts)
     if (c.on) ok &= write_file(ev.o.out + "/" + c.file, plot(ev, c.title, c.y_label, c.metric));
