@@ -41,7 +41,7 @@ T* span(const PolicyState& ps, char* slot, int i) {
 }
 
 // Step 1 for every head of the layer in place in its window row, then the window positions
-// get the layer's maximum (and with global_head every head the mean row).
+// get the layer's maximum (0 with window_mass=0; with global_head every head the mean row).
 void window_evidence(const PolicyState& ps, const KvCache& kv, int layer, int T, int w) {
   const int n_kv = kv.g.n_kv_heads;
   float maxes[1024];
@@ -57,9 +57,11 @@ void window_evidence(const PolicyState& ps, const KvCache& kv, int layer, int T,
   });
   float layer_max = 0.f;
   for (int h = 0; h < n_kv; ++h) layer_max = h == 0 || maxes[h] > layer_max ? maxes[h] : layer_max;
+  // window_mass=0 (AMS only): the window adds no mass; it is kept as must-keep anyway.
+  const bool no_window = ps.p.kind == PolicyKind::kAms && !ps.p.window_mass;
   for (int h = 0; h < n_kv; ++h) {
     float* win = kv_f32(kv, ps.ch_window, layer, h);
-    for (int j = T - w; j < T; ++j) win[j] = layer_max;
+    for (int j = T - w; j < T; ++j) win[j] = no_window ? 0.f : layer_max;
   }
   if (ps.p.kind == PolicyKind::kAms && ps.p.global_head && n_kv > 1) {  // ablation
     float* first = kv_f32(kv, ps.ch_window, layer, 0);

@@ -24,7 +24,10 @@ struct Policy {
   int ea_window;         // steps of query statistics for expected_attention
   int ea_horizon;        // future positions its RoPE average covers
   bool ea_diag;          // expected_attention keeps only the diagonal of q q^T
+  bool ea_cov_auto;      // cov=auto (the default): the session picks ea_diag from its budget
   bool global_head;      // ablation: one segmentation for all KV heads of a layer
+  int window_mass;       // 1 (reference): the window's own positions get the layer's maximum
+                         // score in AMS's mass; 0: none, the window is kept as must-keep only
   uint64_t seed;         // random scorer
   amskv_ams_params ams;  // AMS parameters (n_sink / always_keep_last mirror the above)
 };

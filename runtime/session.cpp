@@ -109,6 +109,19 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy, amskv_st
   return true;
 }
 
+// cov=auto: expected_attention's full covariance when it costs at most an eighth of the
+// tokens the diagonal leaves room for at this budget, else the diagonal.
+void resolve_cov(const Geometry& geo, size_t budget, Policy* policy) {
+  if (!policy->ea_cov_auto) return;
+  const PolicyNeedsCtx ctx{&geo, policy};
+  const NeedsFn needs{policy_needs, &ctx};
+  policy->ea_diag = true;
+  const int with_diag = arena_capacity_for(geo, needs, kHeaderBytes, budget, kMaxCapacity);
+  policy->ea_diag = false;
+  const int with_full = arena_capacity_for(geo, needs, kHeaderBytes, budget, kMaxCapacity);
+  policy->ea_diag = with_full < with_diag - with_diag / 8;
+}
+
 // The layout for `budget`: largest capacity that fits, checked against the policy.
 bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy, ArenaLayout* layout,
           int* interval, amskv_status* status) {
@@ -116,6 +129,7 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy, A
   const int min_cap = policy_min_capacity(*policy);
   const PolicyNeedsCtx ctx{geo, policy};
   const NeedsFn needs{policy_needs, &ctx};
+  resolve_cov(*geo, budget, policy);
   const int cap = arena_capacity_for(*geo, needs, kHeaderBytes, budget, kMaxCapacity);
   if (cap < min_cap) {
     ArenaLayout need;
@@ -164,9 +178,17 @@ size_t session_budget_for_capacity(const amskv_config* config, int capacity) {
   }
   const PolicyNeedsCtx ctx{&geo, &policy};
   ArenaLayout layout;
-  if (!arena_layout(geo, NeedsFn{policy_needs, &ctx}, capacity, kHeaderBytes, &layout)) {
-    set_thread_error("a session of %d tokens per layer does not fit in size_t", capacity);
-    return 0;
+  // cov=auto: the diagonal's budget, unless that budget would pick the full covariance (and
+  // then fewer tokens); then the full one's.
+  for (int diag = policy.ea_cov_auto ? 1 : policy.ea_diag; diag >= 0; --diag) {
+    policy.ea_diag = diag;
+    if (!arena_layout(geo, NeedsFn{policy_needs, &ctx}, capacity, kHeaderBytes, &layout)) {
+      set_thread_error("a session of %d tokens per layer does not fit in size_t", capacity);
+      return 0;
+    }
+    Policy chosen = policy;
+    resolve_cov(geo, layout.total, &chosen);
+    if (chosen.ea_diag == policy.ea_diag) break;
   }
   return layout.total;
 }
@@ -315,6 +337,10 @@ amskv_stats session_stats(const amskv_session* s) {
   st.tokens_seen = s->tokens_seen;
   st.tokens_evicted = p.tokens_evicted;
   st.isa = s->kern->name;
+  const Policy& pol = p.p;
+  const bool ea =
+      policy_scored(pol) && !std::strcmp(scorer_at(pol.scorer).info.evidence, "queries");
+  st.ea_cov = !ea ? nullptr : pol.ea_diag ? "diag" : "full";
   st.wipe_segments = p.wipe_segments;
   st.wiped_segments = p.wiped_segments;
   st.wipe_rate = p.wipe_segments ? (double)p.wiped_segments / (double)p.wipe_segments : 0.0;

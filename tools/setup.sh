@@ -107,6 +107,18 @@ PY
   say "model: $gemma"
 fi
 
+# A prose text for amskv eval from a package installed above (python3's standard library):
+# the Python language reference that pydoc shows, one topic after another.
+texts="$cache/texts"
+if [ ! -s "$texts/python-reference.txt" ]; then
+  mkdir -p "$texts"
+  py=/usr/bin/python3
+  [ -x "$py" ] || py=python3
+  "$py" -c 'from pydoc_data.topics import topics
+print("\n\n".join(topics[k] for k in sorted(topics)))' > "$texts/python-reference.txt.part" &&
+    mv "$texts/python-reference.txt.part" "$texts/python-reference.txt"
+fi
+
 # Python environment for the reference checks (numpy + gguf), used by tests only.
 if [ $with_tests -eq 1 ] && [ -f "$root/tests/model/reference/requirements.txt" ]; then
   venv="$cache/venv"

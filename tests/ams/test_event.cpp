@@ -158,6 +158,38 @@ TEST(EventDriver, AmsGivesEveryRegionItsQuotaAndObserversSeeIt) {
   EXPECT_TRUE(std::any_of(credit, credit + 100, [](float x) { return x > 0.f; }));
 }
 
+// window_mass=0: the window's positions add no mass, so the mass before it is cut into more
+// segments than the reference cuts, and the window is still kept whole (must-keep). A sink
+// takes most of the attention, as in real models: the reference gives every window
+// position the layer's maximum, the sink's, and most of the mass goes to the window.
+TEST(EventDriver, AmsWithoutWindowMassCutsTheRestFiner) {
+  auto attn = [](int, int j) { return j == 0 ? 0.5f : (j / 50) % 2 == 0 ? 0.01f : 0.001f; };
+  auto norm = [](int) { return 1.f; };
+  int segs[2];
+  for (int v = 0; v < 2; ++v) {
+    Rig r(v ? "ams:tova,min_seg_len=8,window_mass=0" : "ams:tova,min_seg_len=8", 200, 100);
+    r.fill(200, norm, attn);
+    r.ps.observer = Rig::observe;
+    r.ps.observer_user = &r;
+    policy_event(r.ps, r.kv, 0, r.layers[0]);
+    ASSERT_EQ(r.seen.size(), (size_t)kKV);
+    const amskv_event_info& e = r.seen[0];
+    ASSERT_NE(e.mass, nullptr);
+    double window = 0;
+    for (int j = 200 - 32; j < 200; ++j) window += e.mass[j];
+    if (v)
+      EXPECT_LT(window, 1e-6);
+    else
+      EXPECT_GT(window, 0.5);  // the sink's score at every window position
+    segs[v] = 0;               // segments that start before the window
+    for (int i = 0; i < e.n_ams_segments; ++i) segs[v] += e.ams_seg_start[i] < 200 - 32;
+    const std::vector<int32_t> kept = r.positions(0);
+    for (int t = 200 - 32; t < 200; ++t)
+      EXPECT_TRUE(std::binary_search(kept.begin(), kept.end(), 100 + t)) << t;
+  }
+  EXPECT_GT(segs[1], segs[0] + 2) << segs[0];
+}
+
 TEST(EventDriver, H2oStateTravelsWithItsTokens) {
   Rig r("h2o", 80, 40);
   // Token j receives attention proportional to j from every query: old tokens that got much

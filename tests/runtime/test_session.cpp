@@ -506,7 +506,8 @@ TEST(Budget, Q4NeedsHeadDimOf32) {
 }
 
 TEST(Budget, BudgetForCapacityIsTheSmallestBudgetThatHoldsIt) {
-  for (const char* policy : {"streaming", "ams:expected_attention", "h2o", "full"})
+  for (const char* policy : {"streaming", "ams:expected_attention", "expected_attention,cov=full",
+                             "ams:expected_attention,cov=diag", "h2o", "full"})
     for (amskv_dtype dt : {AMSKV_F32, AMSKV_Q8})
       for (int cap : {100, 257, 1000}) {
         amskv_config c = make_config({6, 2, 64}, dt, AMSKV_ROPE_NORMAL, policy, 3);
@@ -521,6 +522,41 @@ TEST(Budget, BudgetForCapacityIsTheSmallestBudgetThatHoldsIt) {
   amskv_config c = make_config({6, 2, 64}, AMSKV_F16, AMSKV_ROPE_NORMAL, "streaming");
   EXPECT_EQ(amskv_budget_for_capacity(&c, 0), 0u);
   EXPECT_EQ(amskv_budget_for_capacity(nullptr, 10), 0u);
+}
+
+// expected_attention's query covariance (head_dim^2 floats per query head and layer) when it
+// costs at most an eighth of the tokens, else its diagonal; cov=full and cov=diag as asked.
+TEST(Budget, CovAutoKeepsTheFullCovarianceOnlyWhereItIsCheap) {
+  // 6 query heads of 64 x 64 floats in 3 layers: about 100 f32 tokens' worth of KV.
+  for (const char* scorer : {"expected_attention", "ams:expected_attention"})
+    for (int cap : {200, 5000}) {
+      amskv_config c = make_config({6, 2, 64}, AMSKV_F32, AMSKV_ROPE_NORMAL, scorer, 3);
+      const size_t b = amskv_budget_for_capacity(&c, cap);
+      amskv::Session s;
+      ASSERT_EQ(s.create(c, b), AMSKV_OK) << s.last_error();
+      const amskv_stats st = s.stats();
+      ASSERT_NE(st.ea_cov, nullptr);
+      EXPECT_STREQ(st.ea_cov, cap == 200 ? "diag" : "full") << scorer << " " << cap;
+      EXPECT_EQ(st.capacity_tokens, cap);
+      for (const char* cov : {"full", "diag"}) {  // the same budget, the covariance forced
+        const std::string forced = std::string(scorer) + ",cov=" + cov;
+        c.policy = forced.c_str();
+        amskv::Session f;
+        if (f.create(c, b) != AMSKV_OK) continue;  // the full one may not fit at all
+        EXPECT_STREQ(f.stats().ea_cov, cov);
+        if (std::string(cov) != st.ea_cov) {
+          // The other choice: fewer tokens, or (diag at 5000) more than an eighth more.
+          if (cap == 200)
+            EXPECT_LT(f.stats().capacity_tokens, cap);
+          else
+            EXPECT_LT(f.stats().capacity_tokens, cap + cap / 7);
+        }
+      }
+      c.policy = "ams:tova";
+      amskv::Session t;
+      ASSERT_EQ(t.create(c, b), AMSKV_OK);
+      EXPECT_EQ(t.stats().ea_cov, nullptr);
+    }
 }
 
 TEST(Budget, TooSmallIsRefusedWithTheMinimum) {

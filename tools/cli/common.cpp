@@ -26,11 +26,14 @@ const struct {
     {"gemma3-270m", "gemma-3-270m-q4_k_m.gguf"},
 };
 
-std::string model_path(const std::string& name_or_path) {
+std::string cache_dir() {
   const char* home = std::getenv("HOME");
   const char* cache = std::getenv("AMSKV_CACHE");
-  const std::string dir =
-      cache && *cache ? cache : std::string(home ? home : ".") + "/.cache/amskv";
+  return cache && *cache ? cache : std::string(home ? home : ".") + "/.cache/amskv";
+}
+
+std::string model_path(const std::string& name_or_path) {
+  const std::string dir = cache_dir();
   for (const auto& m : kModels)
     if (name_or_path == m.name) return dir + "/" + m.file;
   return name_or_path;

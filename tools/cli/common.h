@@ -23,6 +23,8 @@ std::string default_model();
 // A short name of a model tools/setup.sh fetches (smollm2, gemma3-270m) as its cached file;
 // anything else is a path, returned as it is.
 std::string model_path(const std::string& name_or_path);
+// $AMSKV_CACHE, else ~/.cache/amskv: where tools/setup.sh puts models and texts.
+std::string cache_dir();
 
 // "8MiB", "512KiB", "1GiB", "1.5MiB" or plain bytes.
 bool parse_size(const std::string& s, size_t* out);

@@ -26,8 +26,9 @@ struct Budget {
 };
 
 // What --quick leaves of the defaults the user did not change.
-void quick_settings(bool policies_given, bool budgets_given, Options* o) {
+void quick_settings(bool policies_given, bool budgets_given, bool dtypes_given, Options* o) {
   if (!policies_given) o->policies = cli::quick_policies();
+  if (!dtypes_given) o->dtype_names = {"f16"}, o->dtypes = {AMSKV_F16};
   if (!budgets_given) o->budgets = {"0.25", "0.5"};
   o->ctx = std::min(o->ctx, 512L);
   o->agree_tokens = std::min(o->agree_tokens, 16L);
@@ -126,11 +127,14 @@ namespace cli {
 int cmd_eval(int argc, char** argv) {
   using namespace eval;
   Options o;
-  bool policies_given = false, budgets_given = false;
-  const std::string prose = default_prose(), code = default_code(), filler = default_filler();
-  const std::string texts_default = prose + (prose.empty() || code.empty() ? "" : " ") + code;
-  const std::string recall_default =
-      "generated from " + (filler.empty() ? "?" : filler) + ", written to OUT/recall_tasks.jsonl";
+  bool policies_given = false, budgets_given = false, dtypes_given = false;
+  const std::vector<std::string> default_text_paths = default_texts(), fillers = default_fillers();
+  std::string texts_default, fillers_named;
+  for (const std::string& p : default_text_paths)
+    texts_default += (texts_default.empty() ? "" : " ") + p;
+  for (const std::string& p : fillers) fillers_named += (fillers_named.empty() ? "" : " and ") + p;
+  const std::string recall_default = "generated from " + (fillers.empty() ? "?" : fillers_named) +
+                                     ", written to OUT/recall_tasks.jsonl";
   Spec spec{
       "eval",
       "[options]",
@@ -142,7 +146,10 @@ int cmd_eval(int argc, char** argv) {
        shown_as(
            string_flag("--recall", "FILE", "recall tasks, JSONL (docs/eval.md)", &o.recall_file),
            recall_default.c_str()),
-       policies_flag(&o.policies, "a policy to evaluate", &policies_given),
+       policies_flag(
+           &o.policies,
+           "a policy to evaluate (all: every scorer as top-k and ams:, and the AMS ablations)",
+           &policies_given),
        list_flag("--budgets", "LIST", "fractions of --ctx or sizes (4MiB)", &o.budgets, ',',
                  &budgets_given),
        long_flag("--ctx", "N", "context tokens: texts are cut to N, recall prompts built to N",
@@ -169,7 +176,7 @@ int cmd_eval(int argc, char** argv) {
        list_flag("--kv-dtype", "LIST",
                  "KV storage types (f32, f16, q8, q4, k8v4): every policy in each; the first is "
                  "the reference, whose full cache budget fractions are of",
-                 &o.dtype_names, ','),
+                 &o.dtype_names, ',', &dtypes_given),
        threads_flag(&o.threads), model_flag(&o.model)}};
   int rc;
   if (!parse(argc, argv, spec, &rc)) return rc;
@@ -187,7 +194,14 @@ int cmd_eval(int argc, char** argv) {
   if (o.dtypes.empty()) return error(kUsage, "--kv-dtype: give at least one dtype");
   o.dtype = o.dtypes[0];
   o.plot_policy = policies_given ? o.policies[0] : default_policy();
-  if (o.quick) quick_settings(policies_given, budgets_given, &o);
+  if (o.quick) quick_settings(policies_given, budgets_given, dtypes_given, &o);
+  {  // --policy all: every scorer both ways and the AMS ablations, in place
+    std::vector<std::string> expanded;
+    for (const std::string& p : o.policies)
+      for (const std::string& q : p == "all" ? eval_policies() : std::vector<std::string>{p})
+        if (std::find(expanded.begin(), expanded.end(), q) == expanded.end()) expanded.push_back(q);
+    o.policies = expanded;
+  }
   if (!o.from.empty()) return report_from(o);
 
   LlamaModel m;
@@ -196,8 +210,7 @@ int cmd_eval(int argc, char** argv) {
   // Texts: the user's, or the default prose and code.
   std::vector<std::string> text_paths = o.texts;
   if (text_paths.empty()) {
-    for (const std::string& p : {prose, code})
-      if (!p.empty()) text_paths.push_back(p);
+    text_paths = default_text_paths;
     if (o.quick && text_paths.size() > 1) text_paths.resize(1);
   }
   if (text_paths.empty() && (o.ppl || o.agree || !o.plot_event.empty()))
@@ -292,12 +305,19 @@ int cmd_eval(int argc, char** argv) {
       if (!load_recall(o.recall_file, &recall, &err)) return error(kUsage, err);
       data.push_back("{\"use\": \"recall\", \"path\": " + json::quote(o.recall_file) + "}");
     } else {
-      std::string bytes;
-      if (filler.empty() || !read_file(filler, &bytes))
-        return error(kRuntime, "no default filler text found; give --recall FILE");
-      recall = make_recall(m.tok, bytes, base_name(filler), (int)o.ctx, (int)o.facts,
-                           (int)o.recall_tasks, (uint64_t)o.seed);
-      data.push_back(data_record("recall filler", filler, bytes));
+      // The tasks alternate between the fillers: the first, third, ... from the first one.
+      const size_t n_fill = std::min(fillers.size(), (size_t)o.recall_tasks);
+      if (n_fill == 0) return error(kRuntime, "no default filler text found; give --recall FILE");
+      for (size_t f = 0; f < n_fill; ++f) {
+        std::string bytes;
+        if (!read_file(fillers[f], &bytes))
+          return error(kRuntime, "cannot read filler text '" + fillers[f] + "'");
+        const int n_tasks = (int)((o.recall_tasks - f + n_fill - 1) / n_fill);
+        for (RecallTask& t : make_recall(m.tok, bytes, base_name(fillers[f]), (int)o.ctx,
+                                         (int)o.facts, n_tasks, (uint64_t)o.seed + f))
+          recall.push_back(t);
+        data.push_back(data_record("recall filler", fillers[f], bytes));
+      }
     }
   }
 

@@ -28,14 +28,14 @@ using cli::kUsage;
 struct Options {
   std::string model = cli::default_model(), out = "eval-out", recall_file, plot_event, from;
   std::string plot_policy;  // --plot-event's: the user's first --policy, else the default
-  std::vector<std::string> texts, policies = cli::eval_policies(), budgets = {"0.1", "0.25", "0.5"};
+  std::vector<std::string> texts, policies = cli::frontier_policies(), budgets = {"0.1", "0.25"};
   std::vector<std::string> tasks = {"ppl", "recall", "agree"};
   bool ppl = true, recall = true, agree = true, quick = false;
-  long ctx = 2048, agree_tokens = 64, facts = 8, recall_tasks = 2, cost_tokens = 64;
+  long ctx = 2048, agree_tokens = 64, facts = 16, recall_tasks = 4, cost_tokens = 64;
   long threads = cli::default_threads(), seed = 1, layer = -1;
   // --kv-dtype: the first is the reference (the full cache, the bytes budget fractions are
   // of); every policy runs in each. A policy written p@dtype runs in that dtype only.
-  std::vector<std::string> dtype_names = {"f16"};
+  std::vector<std::string> dtype_names = {"f16", "q8", "k8v4", "q4"};
   amskv_dtype dtype = AMSKV_F16;  // the reference
   std::vector<amskv_dtype> dtypes = {AMSKV_F16};
 };
@@ -47,11 +47,12 @@ bool split_dtype(const std::string& label, amskv_dtype ref, std::string* policy,
 
 // ---------------------------------------------------------------- inputs (eval_tasks.cpp)
 
-// Default data, the first file of each list that exists ("" if none): texts of prose and
-// of code, and the filler of generated recall tasks.
-std::string default_prose();
+// Default data, those found on this machine: the texts of ppl and agree (two of prose, two of
+// code, each of another source), the code text of `amskv bench` ("" if none), and the
+// fillers of generated recall tasks (their tasks alternate between them).
+std::vector<std::string> default_texts();
 std::string default_code();
-std::string default_filler();
+std::vector<std::string> default_fillers();
 
 std::string base_name(const std::string& path);
 // The JSON record of an input file in results.json: its use, path, size and FNV-1a hash.
@@ -95,6 +96,7 @@ struct Cell {
   bool full = false;
   // Session facts (from the first stream).
   int capacity = 0;
+  std::string ea_cov;  // expected_attention: "full" or "diag", the statistics its budget held
   size_t session_bytes = 0;
   bool failed = false;
   std::string error;

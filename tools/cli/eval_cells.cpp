@@ -87,6 +87,7 @@ bool open_stream(Eval& ev, Stream* s, int tokens, std::string* err) {
     amskv_stats st;
     amskv_get_stats(ctx->kv, &st);
     if (!cell.whole || cell.capacity == 0) cell.capacity = st.capacity_tokens;
+    if (st.ea_cov) cell.ea_cov = st.ea_cov;
     cell.session_bytes = std::max(cell.session_bytes, st.bytes_used);
     s->seqs.push_back(ctx.get());
     s->cell.push_back((int)c);

@@ -144,8 +144,9 @@ std::string results_json(const Eval& ev, const std::vector<std::string>& data) {
          ", \"budget\": " + json::quote(c.budget_label) +
          ", \"budget_bytes\": " + std::to_string(c.budget) +
          ", \"session_bytes\": " + std::to_string(c.session_bytes) +
-         ", \"capacity\": " + std::to_string(c.capacity) + ", \"nll\": " + jnum(c.mean_nll()) +
-         ", \"nll_quarters\": [";
+         ", \"capacity\": " + std::to_string(c.capacity) +
+         (c.ea_cov.empty() ? "" : ", \"ea_cov\": " + json::quote(c.ea_cov)) +
+         ", \"nll\": " + jnum(c.mean_nll()) + ", \"nll_quarters\": [";
     for (int q = 0; q < 4; ++q)
       o += (q ? ", " : "") + jnum(c.nll_qn[q] ? c.nll_q[q] / c.nll_qn[q] : NAN);
     auto bits = [](const std::vector<char>& v) {
@@ -185,8 +186,9 @@ std::string markdown(const Eval& ev) {
         o += "| " + c.policy + " | " + b + " | - | " + c.error + " ||||||||||||\n";
         continue;
       }
-      o += "| " + c.policy + " | " + b + " | " + std::to_string(c.capacity) + " | " +
-           num(c.mean_nll(), "%.3f") + " | " +
+      o += "| " + c.policy + " | " + b + " | " + std::to_string(c.capacity) +
+           (c.ea_cov.empty() ? "" : " (" + c.ea_cov + ")") + " | " + num(c.mean_nll(), "%.3f") +
+           " | " +
            (f && &c != f && !c.nll_blocks.empty()
                 ? with_ci(bootstrap(c.nll_blocks, f->nll_blocks), "%+.3f")
                 : num(f ? c.mean_nll() - f->mean_nll() : NAN, "%+.3f")) +
@@ -334,6 +336,8 @@ bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
     c.budget = (size_t)std::max(0.0, number(x.get("budget_bytes")));
     c.session_bytes = (size_t)std::max(0.0, number(x.get("session_bytes")));
     c.capacity = (int)std::max(0.0, number(x.get("capacity")));
+    if (const json::Value* cov = x.get("ea_cov"); cov && cov->kind == json::Value::kString)
+      c.ea_cov = cov->str;
     c.error = e && e->kind == json::Value::kString ? e->str : "";
     c.failed = !c.error.empty();
     // One "observation" per mean reproduces it exactly.

@@ -17,36 +17,53 @@ namespace amskv {
 namespace eval {
 namespace {
 
-// Default data: the first file of each list that exists. Texts of prose and of code that
-// Debian installs with the packages amskv's set-up needs (base-files, python3, g++).
-const char* const kDefaultProse[] = {"/usr/share/common-licenses/GPL-3",
-                                     "/usr/share/common-licenses/GPL-2"};
-const char* const kDefaultCode[] = {
-    "/usr/lib/python3.11/argparse.py",     "/usr/lib/python3.12/argparse.py",
-    "/usr/lib/python3.13/argparse.py",     "/usr/include/c++/12/bits/stl_algo.h",
-    "/usr/include/c++/13/bits/stl_algo.h", "/usr/include/c++/14/bits/stl_algo.h"};
-const char* const kDefaultFiller[] = {"/usr/share/common-licenses/GFDL-1.3",
-                                      "/usr/share/common-licenses/LGPL-2.1",
-                                      "/usr/share/common-licenses/GPL-2"};
+// Default data: the first file of each list that exists, from the packages amskv's set-up
+// installs (base-files, python3, g++) and, marked "@", the cache tools/setup.sh fills (the
+// Python language reference, extracted from python3's pydoc data).
+const char* const kProseGnu[] = {"/usr/share/common-licenses/GPL-3",
+                                 "/usr/share/common-licenses/GPL-2"};
+const char* const kProsePython[] = {"@texts/python-reference.txt"};
+const char* const kCodePython[] = {"/usr/lib/python3.11/argparse.py",
+                                   "/usr/lib/python3.12/argparse.py",
+                                   "/usr/lib/python3.13/argparse.py"};
+const char* const kCodeCpp[] = {"/usr/include/c++/12/bits/stl_algo.h",
+                                "/usr/include/c++/13/bits/stl_algo.h",
+                                "/usr/include/c++/14/bits/stl_algo.h"};
+const char* const kFillerGnu[] = {"/usr/share/common-licenses/GFDL-1.3",
+                                  "/usr/share/common-licenses/LGPL-2.1"};
 
-std::string first_existing(const char* const* list, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    if (access(list[i], R_OK) == 0) return list[i];
+template <size_t N>
+std::string first_existing(const char* const (&list)[N]) {
+  for (const char* p : list) {
+    const std::string path = p[0] == '@' ? cli::cache_dir() + "/" + (p + 1) : p;
+    if (access(path.c_str(), R_OK) == 0) return path;
+  }
   return "";
+}
+
+void add_found(const std::string& p, std::vector<std::string>* out) {
+  if (!p.empty()) out->push_back(p);
 }
 
 }  // namespace
 
-std::string default_prose() {
-  return first_existing(kDefaultProse, std::size(kDefaultProse));
+std::vector<std::string> default_texts() {
+  std::vector<std::string> out;
+  for (const std::string& p : {first_existing(kProseGnu), first_existing(kProsePython),
+                               first_existing(kCodePython), first_existing(kCodeCpp)})
+    add_found(p, &out);
+  return out;
 }
 
 std::string default_code() {
-  return first_existing(kDefaultCode, std::size(kDefaultCode));
+  return first_existing(kCodePython);
 }
 
-std::string default_filler() {
-  return first_existing(kDefaultFiller, std::size(kDefaultFiller));
+std::vector<std::string> default_fillers() {
+  std::vector<std::string> out;
+  add_found(first_existing(kFillerGnu), &out);
+  add_found(first_existing(kProsePython), &out);
+  return out;
 }
 
 std::string base_name(const std::string& path) {
@@ -134,15 +151,29 @@ std::string task_json(const RecallTask& t) {
 // n_facts pieces of equal token counts so the prompt is about ctx tokens, and binds a random
 // 4-digit number to a made-up key in each piece. Questions are completion-style ("The
 // number of the silver falcon is"), so the answer is a copy a model can make by attending.
+// The keys of a task share no word: each adjective and each noun is used once.
 std::vector<RecallTask> make_recall(const Tokenizer& tok, const std::string& text,
                                     const std::string& name, int ctx, int n_facts, int n_tasks,
                                     uint64_t seed) {
-  static const char* const kAdj[] = {"silver", "crimson", "hidden", "northern", "quiet",  "golden",
-                                     "broken", "ancient", "frozen", "distant",  "hollow", "bright",
-                                     "marble", "copper",  "velvet", "amber"};
+  static const char* const kAdj[] = {
+      "silver", "crimson", "hidden",  "northern", "quiet",  "golden",  "broken", "ancient",
+      "frozen", "distant", "hollow",  "bright",   "marble", "copper",  "velvet", "amber",
+      "narrow", "gentle",  "rusty",   "wooden",   "purple", "sandy",   "stormy", "silent",
+      "lonely", "eastern", "crooked", "painted",  "sunken", "winter",  "hungry", "iron",
+      "lucky",  "misty",   "olive",   "proud",    "rapid",  "scarlet", "tender", "umber",
+      "vivid",  "wild",    "yellow",  "azure",    "bronze", "coral",   "dusty",  "emerald",
+      "faded",  "glass",   "humble",  "ivory",    "jade",   "keen",    "lunar",  "mossy",
+      "noble",  "opal",    "pale",    "royal",    "salty",  "tiny",    "upper",  "vast"};
   static const char* const kNoun[] = {
-      "falcon", "lantern", "harbor", "orchard", "compass", "violin",  "glacier", "meadow",
-      "beacon", "archive", "tunnel", "garden",  "anchor",  "citadel", "river",   "mirror"};
+      "falcon",  "lantern", "harbor",  "orchard",  "compass", "violin",  "glacier", "meadow",
+      "beacon",  "archive", "tunnel",  "garden",   "anchor",  "citadel", "river",   "mirror",
+      "badger",  "candle",  "dolphin", "engine",   "feather", "goblet",  "hammer",  "island",
+      "jacket",  "kettle",  "ladder",  "magnet",   "needle",  "oyster",  "parrot",  "quarry",
+      "rabbit",  "saddle",  "teapot",  "umbrella", "valley",  "wagon",   "yacht",   "zebra",
+      "bakery",  "cactus",  "desert",  "fountain", "geyser",  "helmet",  "igloo",   "jungle",
+      "kitchen", "lobster", "mango",   "nest",     "otter",   "pebble",  "quilt",   "rocket",
+      "spider",  "tower",   "unicorn", "vessel",   "walnut",  "window",  "basket",  "castle"};
+  static_assert(std::size(kAdj) == 64 && std::size(kNoun) == 64, "--facts allows 64");
   std::vector<int32_t> ids;
   tokenize(tok, text, false, false, &ids);
   std::mt19937_64 rng(seed);
@@ -154,17 +185,18 @@ std::vector<RecallTask> make_recall(const Tokenizer& tok, const std::string& tex
   for (int k = 0; k < n_tasks; ++k) {
     RecallTask t;
     t.id = name + "-" + std::to_string(k);
-    std::vector<std::pair<int, int>> used;
+    // A random adjective and noun for each fact, none used twice in the task.
+    int adj[64], noun[64];
+    for (int i = 0; i < 64; ++i) adj[i] = noun[i] = i;
+    for (int i = 0; i < n_facts; ++i) {
+      std::swap(adj[i], adj[i + (int)(rng() % (uint64_t)(64 - i))]);
+      std::swap(noun[i], noun[i + (int)(rng() % (uint64_t)(64 - i))]);
+    }
     for (int f = 0; f < n_facts; ++f) {
       std::vector<int32_t> piece;
       for (int i = 0; i < per_piece; ++i) piece.push_back(ids[(at++) % ids.size()]);
       t.pieces.push_back(detokenize(tok, piece));
-      int a, n;
-      do {
-        a = (int)(rng() % 16), n = (int)(rng() % 16);
-      } while (std::find(used.begin(), used.end(), std::make_pair(a, n)) != used.end());
-      used.push_back({a, n});
-      const std::string key = std::string(kAdj[a]) + " " + kNoun[n];
+      const std::string key = std::string(kAdj[adj[f]]) + " " + kNoun[noun[f]];
       const std::string value = std::to_string(1000 + rng() % 9000);
       Fact x;
       x.piece = f;

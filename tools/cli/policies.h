@@ -26,9 +26,12 @@ std::vector<const amskv_scorer_info*> topk_scorers();
 // Scorers that estimate importance (baseline 0), in table order.
 std::vector<std::string> importance_scorers();
 
-// amskv eval's default: full; the baselines; each importance scorer as top-k and as ams:;
+// amskv eval --policy all: full; the baselines; each importance scorer as top-k and as ams:;
 // the AMS ablations on the reference scorer.
 std::vector<std::string> eval_policies();
+// amskv eval's default, run in each default dtype: full, streaming, the reference scorer as
+// top-k and as ams:, and AMS with its mass from the tokens before the window only.
+std::vector<std::string> frontier_policies();
 // amskv eval --quick: full, the baselines, and the first attention scorer and the first key
 // scorer, each as top-k and as ams:.
 std::vector<std::string> quick_policies();

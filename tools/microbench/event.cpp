@@ -75,12 +75,13 @@ void run(benchmark::State& state, const std::string& policy, bool event) {
 
 int main(int argc, char** argv) {
   // Streaming, then every top-k scorer of the library alone and under AMS (query-model
-  // scorers also with a diagonal covariance).
+  // scorers with the full covariance and with its diagonal, not what cov=auto picks).
   std::vector<std::string> policies = {amskv::cli::kStreaming};
   for (const amskv_scorer_info* s : amskv::cli::topk_scorers()) {
-    policies.push_back(s->name);
-    policies.push_back(std::string("ams:") + s->name);
-    if (std::string(s->evidence) == "queries") policies.push_back(policies.back() + ",cov=diag");
+    const bool q = std::string(s->evidence) == "queries";
+    policies.push_back(s->name + std::string(q ? ",cov=full" : ""));
+    policies.push_back(std::string("ams:") + policies.back());
+    if (q) policies.push_back(std::string("ams:") + s->name + ",cov=diag");
   }
   for (const std::string& p : policies)
     for (bool event : {false, true}) {

@@ -91,6 +91,10 @@ typedef struct amskv_stats {
   uint64_t tokens_seen;    /* tokens attended, all layers */
   uint64_t tokens_evicted; /* tokens dropped by events, summed over layers (per KV head) */
   const char* isa;         /* kernel variant in use: "ref", "avx2", "avx512", "neon" */
+  /* expected_attention (top-k or ams:): the query statistics the session keeps, "full"
+   * (covariance) or "diag" (variances; cov=auto picks it when the full one would cost more
+   * than an eighth of the tokens); NULL for other policies. */
+  const char* ea_cov;
   /* Region wipe-out (every evicting policy): at each event and KV head, a region is wiped
    * out when none of its tokens is kept. Regions: for ams:* policies the ones AMS cut; for
    * the others AMS step 4 applied to the event's window attention mass. */
