@@ -57,6 +57,11 @@ std::string num(double v) {
 
 }  // namespace
 
+std::string dash_attr(const Series& s) {
+  const std::string d = !s.dash.empty() ? s.dash : s.dashed ? "6 4" : "";
+  return d.empty() ? "" : " stroke-dasharray=\"" + d + "\"";
+}
+
 const char* palette(int i) {
   static const char* const kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
                                         "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
@@ -108,12 +113,11 @@ std::string line_chart(const std::string& title, const std::string& x_label,
       o += fmt("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\"", px(s.x[i]), py(s.y[i])) + " fill=\"" +
            s.color + "\"/>\n";
     }
-    o += "<polyline fill=\"none\" stroke=\"" + s.color + "\" stroke-width=\"1.8\"" +
-         (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + " points=\"" + pts + "\"/>\n";
+    o += "<polyline fill=\"none\" stroke=\"" + s.color + "\" stroke-width=\"1.8\"" + dash_attr(s) +
+         " points=\"" + pts + "\"/>\n";
     const double ly = T + 8 + 17.0 * k;
     o += fmt("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"", R + 12, ly, R + 40, ly) +
-         " stroke=\"" + s.color + "\" stroke-width=\"2\"" +
-         (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>\n";
+         " stroke=\"" + s.color + "\" stroke-width=\"2\"" + dash_attr(s) + "/>\n";
     o += text(R + 46, ly + 4, s.name, "start", 11);
   }
   return o + "</svg>\n";

@@ -12,6 +12,7 @@ namespace svg {
 struct Series {
   std::string name, color;
   bool dashed = false;
+  std::string dash;          // an SVG stroke-dasharray ("2 3"); overrides dashed
   std::vector<double> x, y;  // y NaN = no point
 };
 

@@ -10,9 +10,35 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$amskv" eval --quick --model "$model" --out "$out"
 for f in results.csv results.json summary.md ppl_gap.svg recall.svg recall_fresh.svg agree_match.svg \
-  agree_kl.svg wipe_out.svg block_lost.svg recall_tasks.jsonl; do
+  agree_kl.svg wipe_out.svg block_lost.svg frontier_gap.svg frontier_recall.svg recall_tasks.jsonl; do
   [ -s "$out/$f" ] || { echo "eval_quick: $f is missing or empty"; exit 1; }
 done
+grep -q "^## Variants against their base policy" "$out/summary.md" || {
+  echo "eval_quick: no variants table"; exit 1; }
+# The other kinds of recall's family, with the quick checks (the full cache holds every token
+# of every fact: the fact spans are right in the chat template and in code too).
+"$amskv" eval --quick --model "$model" --task recall_q,chat,code --policy full --policy ams:tova \
+  --out "$out/kinds"
+grep -q "^## Recall's tasks kind by kind" "$out/kinds/summary.md" || {
+  echo "eval_quick: no table of the kinds"; exit 1; }
+for kind in recall_q chat code; do
+  grep -q "\"kind\": \"$kind\"" "$out/kinds/recall_tasks.jsonl" || {
+    echo "eval_quick: no $kind task"; exit 1; }
+done
+# C++ code tasks: definitions and questions in C++.
+cpp=$(ls /usr/include/c++/*/bits/stl_algo.h | head -1)
+"$amskv" recall-gen --model "$model" --text "$cpp" --kind code --ctx 1024 --facts 4 --tasks 1 \
+  | grep -q 'static_assert(' || { echo "eval_quick: no C++ code task from $cpp"; exit 1; }
+# Generated keys share no word within a task.
+"$amskv" recall-gen --model "$model" --text /usr/share/common-licenses/GPL-3 --kind recall \
+  --ctx 2048 --facts 64 --tasks 2 > "$out/keys.jsonl"
+python3 - "$out/keys.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    words = [w for f in t["facts"] for w in f["question"].split(" of the ")[1][:-3].split()]
+    assert len(words) == 2 * len(t["facts"]) == 128 and len(set(words)) == len(words), words
+PY
 # The figure of one compression event.
 "$amskv" eval --plot-event "$out/event.svg" --model "$model" --ctx 512 --budgets 0.25
 grep -q "<svg" "$out/event.svg"

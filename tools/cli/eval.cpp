@@ -36,21 +36,25 @@ void quick_settings(bool policies_given, bool budgets_given, bool dtypes_given, 
   o->recall_tasks = 1;
   o->cost_tokens = std::min(o->cost_tokens, 16L);
   // The default AMS policy in the smaller dtypes too: their capacities are checked.
-  if (!policies_given)
+  if (!policies_given) {
     for (const char* dt : {"q8", "q4"}) o->policies.push_back(cli::default_policy() + "@" + dt);
+    o->policies.push_back(cli::default_policy() + ",window_mass=0");  // a variant
+  }
 }
 
 // The report of a finished run, without the model.
 int report_from(Options& o) {
   std::vector<Cell> cells;
-  std::vector<std::string> data;
+  std::vector<std::string> data, kinds;
   double minutes = 0;
   size_t rss = 0;
   std::string err;
-  if (!load_results(o.from, &o, &cells, &data, &minutes, &rss, &err)) return error(kUsage, err);
+  if (!load_results(o.from, &o, &cells, &data, &kinds, &minutes, &rss, &err))
+    return error(kUsage, err);
   static const LlamaModel none;
   Eval ev(o, none);
   ev.cells = cells;
+  ev.fact_kinds = kinds;
   for (size_t i = 0; i < cells.size(); ++i)
     if (cells[i].full) ev.full_cell = (int)i;
   ev.minutes = minutes, ev.peak_rss = rss;
@@ -128,7 +132,8 @@ int cmd_eval(int argc, char** argv) {
   using namespace eval;
   Options o;
   bool policies_given = false, budgets_given = false, dtypes_given = false;
-  const std::vector<std::string> default_text_paths = default_texts(), fillers = default_fillers();
+  const std::vector<std::string> default_text_paths = default_texts(), fillers = default_fillers(),
+                                 code_fillers = default_code_fillers();
   std::string texts_default, fillers_named;
   for (const std::string& p : default_text_paths)
     texts_default += (texts_default.empty() ? "" : " ") + p;
@@ -140,7 +145,12 @@ int cmd_eval(int argc, char** argv) {
       "[options]",
       "  Every policy at the same KV budgets on the same inputs (docs/results.md), in one\n"
       "  model pass: ppl, recall and agree, then the decode cost of each cell.\n",
-      {only(list_flag("--task", "LIST", "tasks to run", &o.tasks, ','), "ppl recall agree"),
+      {only(
+           list_flag("--task", "LIST",
+                     "tasks to run: ppl, agree, and recall's family (recall, recall_q, chat, code; "
+                     "docs/eval.md)",
+                     &o.tasks, ','),
+           "ppl recall recall_q chat code agree"),
        shown_as(list_flag("--text", "FILE", "a text for ppl and agree (repeat)", &o.texts, 0),
                 texts_default.c_str()),
        shown_as(
@@ -183,7 +193,11 @@ int cmd_eval(int argc, char** argv) {
   auto has = [&](const char* task) {
     return std::find(o.tasks.begin(), o.tasks.end(), task) != o.tasks.end();
   };
-  o.ppl = has("ppl"), o.recall = has("recall"), o.agree = has("agree");
+  o.ppl = has("ppl"), o.agree = has("agree");
+  std::vector<std::string> kinds;  // of recall's family, in report order
+  for (const char* k : kRecallKinds)
+    if (has(k)) kinds.push_back(k);
+  o.recall = !kinds.empty();
   o.dtypes.clear();
   for (const std::string& n : o.dtype_names) {
     amskv_dtype dt;
@@ -305,18 +319,25 @@ int cmd_eval(int argc, char** argv) {
       if (!load_recall(o.recall_file, &recall, &err)) return error(kUsage, err);
       data.push_back("{\"use\": \"recall\", \"path\": " + json::quote(o.recall_file) + "}");
     } else {
-      // The tasks alternate between the fillers: the first, third, ... from the first one.
-      const size_t n_fill = std::min(fillers.size(), (size_t)o.recall_tasks);
-      if (n_fill == 0) return error(kRuntime, "no default filler text found; give --recall FILE");
-      for (size_t f = 0; f < n_fill; ++f) {
-        std::string bytes;
-        if (!read_file(fillers[f], &bytes))
-          return error(kRuntime, "cannot read filler text '" + fillers[f] + "'");
-        const int n_tasks = (int)((o.recall_tasks - f + n_fill - 1) / n_fill);
-        for (RecallTask& t : make_recall(m.tok, bytes, base_name(fillers[f]), (int)o.ctx,
-                                         (int)o.facts, n_tasks, (uint64_t)o.seed + f))
-          recall.push_back(t);
-        data.push_back(data_record("recall filler", fillers[f], bytes));
+      // --recall-tasks of each kind; they alternate between the fillers (the first, third,
+      // ... from the first one): prose, and for code the code texts.
+      for (const std::string& kind : kinds) {
+        const std::vector<std::string> from = kind == "code" ? code_fillers : fillers;
+        const size_t n_fill = std::min(from.size(), (size_t)o.recall_tasks);
+        if (n_fill == 0)
+          return error(kRuntime, "no default filler text for " + kind + "; give --recall FILE");
+        for (size_t f = 0; f < n_fill; ++f) {
+          std::string bytes;
+          if (!read_file(from[f], &bytes))
+            return error(kRuntime, "cannot read filler text '" + from[f] + "'");
+          const int n_tasks = (int)((o.recall_tasks - f + n_fill - 1) / n_fill);
+          for (RecallTask& t :
+               make_tasks(kind, m.tok, m.chat, bytes, base_name(from[f]), (int)o.ctx, (int)o.facts,
+                          n_tasks, (uint64_t)o.seed + f, &err))
+            recall.push_back(t);
+          if (!err.empty()) return error(kUsage, "--task " + kind + ": " + err);
+          data.push_back(data_record(kind + " filler", from[f], bytes));
+        }
       }
     }
   }

@@ -53,6 +53,7 @@ bool split_dtype(const std::string& label, amskv_dtype ref, std::string* policy,
 std::vector<std::string> default_texts();
 std::string default_code();
 std::vector<std::string> default_fillers();
+std::vector<std::string> default_code_fillers();  // of the code task: Python, then C++
 
 std::string base_name(const std::string& path);
 // The JSON record of an input file in results.json: its use, path, size and FNV-1a hash.
@@ -64,11 +65,22 @@ struct Fact {
   std::string text, question, answer;
 };
 
+// A task of recall's family: a prompt of pieces with facts in them, then questions whose
+// greedy answers are scored by exact match. Its kind says which task made it: recall (facts
+// in prose), recall_q (the same with the keys named before the context: question-aware),
+// chat (facts in early turns of the model's chat template, unrelated turns after them) or
+// code (definitions early in a source file, a later line that reuses a value).
 struct RecallTask {
-  std::string id;
+  std::string id, kind = "recall";
   std::vector<std::string> pieces;
   std::vector<Fact> facts;
+  std::string sep = "\n\n";   // between pieces
+  std::string qsep = "\n\n";  // before each question
+  bool special = false;       // the text holds special tokens (the chat template's)
 };
+
+// The kinds of recall's family, in report order.
+extern const char* const kRecallKinds[4];
 
 // A JSONL task file (docs/eval.md); false + err naming the file and line.
 bool load_recall(const std::string& path, std::vector<RecallTask>* out, std::string* err);
@@ -77,6 +89,13 @@ std::string task_json(const RecallTask& t);  // one line of such a file
 std::vector<RecallTask> make_recall(const Tokenizer& tok, const std::string& text,
                                     const std::string& name, int ctx, int n_facts, int n_tasks,
                                     uint64_t seed);
+// The same tasks of another kind (kRecallKinds): recall_q from recall's; chat needs the
+// model's chat format; code cuts its filler from `text` as source code (Python when `name`
+// ends in .py, else C++). Empty with *err set when the kind cannot be made.
+std::vector<RecallTask> make_tasks(const std::string& kind, const Tokenizer& tok,
+                                   const ChatFormat* chat, const std::string& text,
+                                   const std::string& name, int ctx, int n_facts, int n_tasks,
+                                   uint64_t seed, std::string* err);
 // The prompt: pieces joined by blank lines, each fact inside its piece.
 std::string recall_prompt(const RecallTask& t);
 // The greedy text starts with the answer and does not go on with more of the same word.
@@ -146,8 +165,9 @@ struct Eval {
   std::vector<Cell> cells;
   int full_cell = -1;
   std::vector<std::string> checks_failed;
-  double minutes = 0;   // of the run
-  size_t peak_rss = 0;  // of the run's process
+  std::vector<std::string> fact_kinds;  // the task kind of each fact, in Cell.*_hits order
+  double minutes = 0;                   // of the run
+  size_t peak_rss = 0;                  // of the run's process
   long steps_done = 0, steps_total = 0;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now(), last_print = t0;
   bool tty = isatty(2);
@@ -188,7 +208,8 @@ extern const Metric kGap, kRecall, kFresh, kMatch, kKl, kWipe, kBlockKept, kBloc
 
 // A finished run back from its results.json (amskv eval --from).
 bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
-                  std::vector<std::string>* data, double* minutes, size_t* rss, std::string* err);
+                  std::vector<std::string>* data, std::vector<std::string>* fact_kinds,
+                  double* minutes, size_t* rss, std::string* err);
 // summary.md (returned in md_out too), results.csv, results.json and the plots in --out.
 bool write_report(const Eval& ev, const std::vector<std::string>& data, std::string* md_out);
 

@@ -217,7 +217,7 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
   const Tokenizer& tok = ev.m.tok;
   const int V = ev.m.hp.n_vocab;
   std::vector<int32_t> prompt;
-  tokenize(tok, recall_prompt(task), false, false, &prompt);
+  tokenize(tok, recall_prompt(task), false, task.special, &prompt);
   struct Q {
     std::vector<int32_t> ids;
     int gen;
@@ -226,7 +226,8 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
   long total = (long)prompt.size();
   for (const Fact& f : task.facts) {
     Q q;
-    tokenize(tok, "\n\n" + f.question, false, false, &q.ids);
+    tokenize(tok, task.qsep + f.question, false, task.special, &q.ids);
+    ev.fact_kinds.push_back(task.kind);
     std::vector<int32_t> a;
     tokenize(tok, " " + f.answer, false, false, &a);
     q.gen = (int)a.size() + 1;
@@ -245,9 +246,10 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
   std::vector<int32_t> tok_in(n);
   long done = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  auto step = [&]() {
-    if (!llama_decode_many(s.work, s.seqs.data(), tok_in.data(), n, s.logits.data()))
-      return *err = s.work.error, false;
+  // One lockstep step of tok_in on the contexts of `st`.
+  auto step = [&](Stream& st) {
+    if (!llama_decode_many(st.work, st.seqs.data(), tok_in.data(), n, st.logits.data()))
+      return *err = st.work.error, false;
     ++done;
     ev.progress("recall " + task.id + " (" + std::to_string(n) + " cells)", done, steps,
                 (double)done * n / cli::seconds_since(t0));
@@ -255,7 +257,7 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
   };
   for (int32_t t : prompt) {
     std::fill(tok_in.begin(), tok_in.end(), t);
-    if (!step()) return false;
+    if (!step(s)) return false;
   }
   // Block survival: which of each fact's tokens every (global layer, KV head) still holds.
   {
@@ -263,7 +265,7 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
     std::vector<long> end(prompt.size());  // byte end of each token in the prompt
     long at = 0;
     for (size_t i = 0; i < prompt.size(); ++i)
-      end[i] = at += (long)detokenize(tok, std::vector<int32_t>{prompt[i]}).size();
+      end[i] = at += (long)detokenize_token(tok, prompt[i], task.special).size();
     std::vector<std::pair<int, int>> spans;  // token [first, last] of each fact
     for (const Fact& f : task.facts) {
       const size_t b0 = text.find(f.text);
@@ -298,17 +300,9 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
   // One question and its greedy answer on the contexts of `st`; scores each cell's answer.
   std::vector<std::vector<int32_t>> gen(n);
   auto ask = [&](Stream& st, size_t k, bool fresh) {
-    auto step_on = [&]() {
-      if (!llama_decode_many(st.work, st.seqs.data(), tok_in.data(), n, st.logits.data()))
-        return *err = st.work.error, false;
-      ++done;
-      ev.progress("recall " + task.id + " (" + std::to_string(n) + " cells)", done, steps,
-                  (double)done * n / cli::seconds_since(t0));
-      return true;
-    };
     for (int32_t t : qs[k].ids) {
       std::fill(tok_in.begin(), tok_in.end(), t);
-      if (!step_on()) return false;
+      if (!step(st)) return false;
     }
     for (auto& g : gen) g.clear();
     for (int j = 0; j < qs[k].gen; ++j) {
@@ -316,7 +310,7 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
         tok_in[c] = argmax(st.logits.data() + (size_t)c * V, V);
         gen[c].push_back(tok_in[c]);
       }
-      if (j + 1 < qs[k].gen && !step_on()) return false;
+      if (j + 1 < qs[k].gen && !step(st)) return false;
     }
     done += 1;  // the last answer token is not fed
     const Fact& f = task.facts[k];

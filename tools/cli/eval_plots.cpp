@@ -52,6 +52,49 @@ std::string plot(const Eval& ev, const std::string& title, const std::string& y_
   return svg::line_chart(title, "KV budget (fraction of the context)", y_label, series);
 }
 
+// The frontier a user picks from: quality against the bytes spent (fraction of the reference
+// dtype's full cache), one line per (policy, dtype). A colour per policy, a dash pattern per
+// dtype; each line ends at its dtype's full cache (full@dtype), the bytes from which that
+// dtype holds the whole input and nothing is evicted.
+std::string frontier(const Eval& ev, const std::string& title, const std::string& y_label,
+                     const Metric& metric) {
+  const Cell* f = full_cell(ev);
+  std::vector<std::string> labels, policies;
+  for (const Cell& c : ev.cells)
+    if (!c.whole && c.fraction > 0 &&
+        std::find(labels.begin(), labels.end(), c.policy) == labels.end())
+      labels.push_back(c.policy);
+  std::vector<svg::Series> series;
+  for (const std::string& label : labels) {
+    std::string pol;
+    amskv_dtype dt;
+    split_dtype(label, ev.o.dtype, &pol, &dt);
+    auto it = std::find(policies.begin(), policies.end(), pol);
+    if (it == policies.end()) policies.push_back(pol), it = policies.end() - 1;
+    svg::Series s;
+    s.name = label;
+    s.color = svg::palette((int)(it - policies.begin()));
+    static const char* const kDash[] = {"1 3", "", "6 3", "10 3 2 3", "2 2"};  // by amskv_dtype
+    s.dash = kDash[dt];
+    const Cell* whole = nullptr;
+    for (const Cell& c : ev.cells) {
+      if (c.whole && c.dtype == dt && !c.failed) whole = &c;
+      if (c.policy == label && c.fraction > 0 && !c.failed) {
+        s.x.push_back(c.fraction);
+        s.y.push_back(metric.get(c, f));
+      }
+    }
+    if (whole)
+      s.x.push_back(whole->whole && whole->full ? 1.0 : whole->fraction),
+          s.y.push_back(metric.get(*whole, f));
+    series.push_back(s);
+  }
+  return svg::line_chart(
+      title,
+      "KV bytes (fraction of the " + std::string(amskv_dtype_name(ev.o.dtype)) + " full cache)",
+      y_label, series);
+}
+
 }  // namespace
 
 bool write_plots(const Eval& ev) {
@@ -81,6 +124,15 @@ bool write_plots(const Eval& ev) {
   bool ok = true;
   for (const Chart& c : charts)
     if (c.on) ok &= write_file(ev.o.out + "/" + c.file, plot(ev, c.title, c.y_label, c.metric));
+  if (ev.o.ppl)
+    ok &= write_file(ev.o.out + "/frontier_gap.svg",
+                     frontier(ev, "Quality per byte: NLL gap to the full cache (lower is better)",
+                              "mean NLL - full", kGap));
+  if (ev.o.recall)
+    ok &=
+        write_file(ev.o.out + "/frontier_recall.svg",
+                   frontier(ev, "Quality per byte: recall, each question fresh (higher is better)",
+                            "accuracy", kFresh));
   return ok;
 }
 

@@ -135,7 +135,10 @@ std::string results_json(const Eval& ev, const std::vector<std::string>& data) {
       ",\n  \"seed\": " + std::to_string(ev.o.seed) +
       ",\n  \"threads\": " + std::to_string(ev.o.threads) + ",\n  \"kv_dtype\": \"" +
       amskv_dtype_name(ev.o.dtype) + "\",\n  \"peak_rss_bytes\": " + std::to_string(ev.peak_rss) +
-      ",\n  \"minutes\": " + jnum(ev.minutes) + ",\n  \"data\": [";
+      ",\n  \"minutes\": " + jnum(ev.minutes) + ",\n  \"fact_kinds\": [";
+  for (size_t i = 0; i < ev.fact_kinds.size(); ++i)
+    o += (i ? ", " : "") + json::quote(ev.fact_kinds[i]);
+  o += "],\n  \"data\": [";
   for (size_t i = 0; i < data.size(); ++i) o += (i ? ", " : "") + data[i];
   o += "],\n  \"cells\": [\n";
   for (size_t i = 0; i < ev.cells.size(); ++i) {
@@ -291,12 +294,84 @@ std::string ams_vs_topk(const Eval& ev) {
   return o + "\n";
 }
 
+// Recall's family kind by kind (when a run has more than plain recall): each cell's accuracy
+// on the facts of that kind, fresh with its 95% interval over the facts, and chained.
+std::string by_kind(const Eval& ev) {
+  std::vector<std::string> kinds;
+  for (const std::string& k : ev.fact_kinds)
+    if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
+  if (kinds.empty() || (kinds.size() == 1 && kinds[0] == "recall")) return "";
+  std::string o =
+      "\n## Recall's tasks kind by kind\n\nFresh (each question alone on a copy of the "
+      "prompt's cache) with its 95% interval over the facts, then chained.\n\n"
+      "| policy | budget |";
+  for (const std::string& k : kinds) o += " " + k + " fresh | " + k + " chained |";
+  o += "\n|---|---|";
+  for (size_t k = 0; k < kinds.size(); ++k) o += "---|---|";
+  o += "\n";
+  for (const std::string& b : budget_labels(ev, true))
+    for (const Cell& c : ev.cells) {
+      if (c.budget_label != b || c.failed) continue;
+      o += "| " + c.policy + " | " + b + " |";
+      for (const std::string& k : kinds) {
+        std::vector<double> fresh, chained;
+        for (size_t i = 0; i < ev.fact_kinds.size(); ++i) {
+          if (ev.fact_kinds[i] != k) continue;
+          if (i < c.fresh_hits.size()) fresh.push_back(c.fresh_hits[i]);
+          if (i < c.recall_hits.size()) chained.push_back(c.recall_hits[i]);
+        }
+        o += " " + with_ci(bootstrap(fresh, {}), "%.2f") + " | " +
+             num(bootstrap(chained, {}).mean, "%.2f") + " |";
+      }
+      o += "\n";
+    }
+  return o;
+}
+
+// Each policy with options ("ams:tova,window_mass=0", an ablation or variant) against the
+// same policy without them, in the same dtype and budget: the differences variant - base with
+// their 95% paired intervals; bold when the interval excludes zero.
+std::string variants(const Eval& ev) {
+  std::string o;
+  for (const Cell& v : ev.cells) {
+    std::string pol;
+    amskv_dtype dt;
+    split_dtype(v.policy, ev.o.dtype, &pol, &dt);
+    const size_t comma = pol.find(',');
+    if (comma == std::string::npos || v.failed) continue;
+    const std::string suffix = v.policy.substr(pol.size());  // "@q4" or ""
+    const std::string base_label = pol.substr(0, comma) + suffix;
+    const Cell* base = nullptr;
+    for (const Cell& c : ev.cells)
+      if (c.policy == base_label && c.budget_label == v.budget_label && !c.failed) base = &c;
+    if (!base) continue;
+    if (o.empty())
+      o = "\n## Variants against their base policy, same dtype and budget\n\nDifferences variant "
+          "- base with 95% paired bootstrap intervals (NLL over blocks of " +
+          std::to_string(kNllBlock) +
+          " tokens, recall over facts); bold: the interval excludes zero.\n\n| variant | base | "
+          "budget | NLL gap | recall fresh | recall | block lost "
+          "|\n|---|---|---|---|---|---|---|\n";
+    auto cell = [](const Interval& d, const char* f) {
+      const std::string s = with_ci(d, f);
+      return s.empty() || !(d.lo > 0 || d.hi < 0) ? s : "**" + s + "**";
+    };
+    o += "| " + v.policy + " | " + base->policy + " | " + v.budget_label + " | " +
+         cell(bootstrap(v.nll_blocks, base->nll_blocks), "%+.3f") + " | " +
+         cell(bootstrap(as_doubles(v.fresh_hits), as_doubles(base->fresh_hits)), "%+.2f") + " | " +
+         cell(bootstrap(as_doubles(v.recall_hits), as_doubles(base->recall_hits)), "%+.2f") +
+         " | " + num(v.lost_rate() - base->lost_rate(), "%+.3f") + " |\n";
+  }
+  return o;
+}
+
 }  // namespace
 
 // A finished run back from its results.json (amskv eval --from): the cells with their
 // means, the run's settings and data records; for re-rendering the report and plots.
 bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
-                  std::vector<std::string>* data, double* minutes, size_t* rss, std::string* err) {
+                  std::vector<std::string>* data, std::vector<std::string>* fact_kinds,
+                  double* minutes, size_t* rss, std::string* err) {
   std::string text;
   if (!cli::read_file(path, &text)) return *err = "cannot read '" + path + "'", false;
   json::Value v;
@@ -320,6 +395,9 @@ bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
   *rss = (size_t)std::max(0.0, number(v.get("peak_rss_bytes")));
   if (const json::Value* d = v.get("data"); d && d->kind == json::Value::kArray)
     for (const json::Value& x : d->arr) data->push_back(json::dump(x));
+  if (const json::Value* k = v.get("fact_kinds"); k && k->kind == json::Value::kArray)
+    for (const json::Value& x : k->arr)
+      fact_kinds->push_back(x.kind == json::Value::kString ? x.str : "recall");
   o->ppl = o->recall = o->agree = false;
   for (const json::Value& x : cs->arr) {
     Cell c;
@@ -386,8 +464,9 @@ bool write_report(const Eval& ev, const std::vector<std::string>& data, std::str
        num(ev.minutes, "%.1f") + " min, peak RSS " + num(ev.peak_rss / 1048576.0, "%.0f") +
        " MiB.\n\nData:\n\n";
   for (const std::string& d : data) md += "- `" + d + "`\n";
-  md += "\n" + markdown(ev) + "\n## AMS against global top-k, same scorer and budget\n\n" +
-        ams_vs_topk(ev);
+  md += "\n" + markdown(ev) + by_kind(ev) +
+        "\n## AMS against global top-k, same scorer and budget\n\n" + ams_vs_topk(ev) +
+        variants(ev);
   bool ok = write_file(ev.o.out + "/summary.md", md) &&
             write_file(ev.o.out + "/results.csv", csv(ev)) &&
             write_file(ev.o.out + "/results.json", results_json(ev, data));
