@@ -57,7 +57,7 @@ void window_evidence(const PolicyState& ps, const KvCache& kv, int layer, int T,
   });
   float layer_max = 0.f;
   for (int h = 0; h < n_kv; ++h) layer_max = h == 0 || maxes[h] > layer_max ? maxes[h] : layer_max;
-  // window_mass=0 (AMS only): the window adds no mass; it is kept as must-keep anyway.
+  // window_mass=0 (AMS only): the window adds no mass (select_head keeps it on its own).
   const bool no_window = ps.p.kind == PolicyKind::kAms && !ps.p.window_mass;
   for (int h = 0; h < n_kv; ++h) {
     float* win = kv_f32(kv, ps.ch_window, layer, h);
@@ -102,6 +102,20 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
   const float* win = kv_f32(c.kv, ps.ch_window, c.layer, h);
   float* credit = ps.ch_credit >= 0 ? kv_f32(c.kv, ps.ch_credit, c.layer, h) : nullptr;
   const size_t ws_bytes = ps.layout->thread_bytes - ps.layout->event[kSelectWs];
+  if (!p.window_mass) {
+    // The recent keep_last tokens are kept on their own, with their credit; AMS cuts its
+    // regions and shares the rest of the budget over the tokens before them only
+    // (keep > keep_last: the target is above the must-keep count).
+    const int tail = p.keep_last;
+    amskv_ams_params ap = p.ams;
+    ap.always_keep_last = 0;
+    ams_select(ap, win, sel, credit, T - tail, keep - tail, kept, ws, ws_bytes, trace);
+    for (int j = 0; j < tail; ++j) {
+      kept[keep - tail + j] = T - tail + j;
+      if (credit) credit[keep - tail + j] = credit[T - tail + j];
+    }
+    return;
+  }
   ams_select(p.ams, win, sel, credit, T, keep, kept, ws, ws_bytes, trace);
 }
 

@@ -27,7 +27,8 @@ struct Policy {
   bool ea_cov_auto;      // cov=auto (the default): the session picks ea_diag from its budget
   bool global_head;      // ablation: one segmentation for all KV heads of a layer
   int window_mass;       // 1 (reference): the window's own positions get the layer's maximum
-                         // score in AMS's mass; 0: none, the window is kept as must-keep only
+                         // score in AMS's mass; 0: none, and the last keep_last tokens are
+                         // kept on their own while AMS selects among the tokens before them
   uint64_t seed;         // random scorer
   amskv_ams_params ams;  // AMS parameters (n_sink / always_keep_last mirror the above)
 };

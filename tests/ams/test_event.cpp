@@ -158,8 +158,9 @@ TEST(EventDriver, AmsGivesEveryRegionItsQuotaAndObserversSeeIt) {
   EXPECT_TRUE(std::any_of(credit, credit + 100, [](float x) { return x > 0.f; }));
 }
 
-// window_mass=0: the window's positions add no mass, so the mass before it is cut into more
-// segments than the reference cuts, and the window is still kept whole (must-keep). A sink
+// window_mass=0: the window's positions add no mass and AMS works on the tokens before the
+// last keep_last only, so it cuts them into more segments than the reference does, and the
+// window is still kept whole, its credit with it. A sink
 // takes most of the attention, as in real models: the reference gives every window
 // position the layer's maximum, the sink's, and most of the mass goes to the window.
 TEST(EventDriver, AmsWithoutWindowMassCutsTheRestFiner) {
@@ -175,6 +176,7 @@ TEST(EventDriver, AmsWithoutWindowMassCutsTheRestFiner) {
     ASSERT_EQ(r.seen.size(), (size_t)kKV);
     const amskv_event_info& e = r.seen[0];
     ASSERT_NE(e.mass, nullptr);
+    EXPECT_EQ(e.n_wiped, 0);
     double window = 0;
     for (int j = 200 - 32; j < 200; ++j) window += e.mass[j];
     if (v)

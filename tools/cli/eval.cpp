@@ -43,14 +43,38 @@ void quick_settings(bool policies_given, bool budgets_given, bool dtypes_given, 
 }
 
 // The report of a finished run, without the model.
+// Several runs of the same inputs (--from a.json,b.json) merge: a later run's cell replaces an
+// earlier one of the same label and budget, the others join; minutes add up.
 int report_from(Options& o) {
   std::vector<Cell> cells;
   std::vector<std::string> data, kinds;
   double minutes = 0;
   size_t rss = 0;
   std::string err;
-  if (!load_results(o.from, &o, &cells, &data, &kinds, &minutes, &rss, &err))
-    return error(kUsage, err);
+  std::vector<std::string> files;
+  cli::split(o.from, ',', &files);
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::vector<Cell> more;
+    std::vector<std::string> more_data, more_kinds;
+    double more_min = 0;
+    size_t more_rss = 0;
+    if (!load_results(files[i], &o, &more, &more_data, &more_kinds, &more_min, &more_rss, &err))
+      return error(kUsage, err);
+    if (i > 0 && (more_data != data || more_kinds != kinds))
+      return error(kUsage, "--from: " + files[i] + " ran on other inputs than " + files[0]);
+    for (const Cell& c : more) {
+      auto same = [&](const Cell& x) {
+        return x.policy == c.policy && x.budget_label == c.budget_label;
+      };
+      auto it = std::find_if(cells.begin(), cells.end(), same);
+      if (it != cells.end())
+        *it = c;
+      else
+        cells.push_back(c);
+    }
+    data = more_data, kinds = more_kinds;
+    minutes += more_min, rss = std::max(rss, more_rss);
+  }
   static const LlamaModel none;
   Eval ev(o, none);
   ev.cells = cells;
@@ -178,9 +202,10 @@ int cmd_eval(int argc, char** argv) {
                    &o.plot_event),
        shown_as(long_flag("--layer", "L", "the layer --plot-event draws", &o.layer, 0, 4096),
                 "the middle layer"),
-       string_flag("--from", "FILE",
+       string_flag("--from", "FILE[,FILE]",
                    "instead: rewrite the report and plots of a finished run from its results.json "
-                   "into --out",
+                   "into --out; runs of the same inputs merge, a later one's cells replacing the "
+                   "same cells of an earlier one",
                    &o.from),
        seed_flag(&o.seed, "seed of the random scorer and of the generated recall tasks"),
        list_flag("--kv-dtype", "LIST",

@@ -141,10 +141,20 @@ namespace {
 struct Captured {
   int layer = 0, seen = 0;
   svg::EventPanel panel;
+  // Over every event of every layer and KV head: regions (AMS's own for ams:, else step 4 on
+  // the mass) and the share of the mass on the last kWindow positions (the recent window).
+  double head_events = 0, regions = 0, window_mass = 0;
 };
+constexpr int kWindow = 32;  // the policies' default window
 
 void capture(const amskv_event_info* e, void* user) {
   Captured* cap = (Captured*)user;
+  if (e->mass) {
+    cap->head_events++;
+    cap->regions += e->n_ams_segments > 0 ? e->n_ams_segments : e->n_segments;
+    for (int j = std::max(0, e->n_tokens - kWindow); j < e->n_tokens; ++j)
+      cap->window_mass += e->mass[j];
+  }
   if (e->layer != cap->layer || e->kv_head != 0 || !e->mass) return;
   cap->seen++;
   svg::EventPanel& p = cap->panel;
@@ -209,6 +219,13 @@ int plot_event(const Options& o, const LlamaModel& m, const std::vector<int32_t>
     return error(kRuntime, "cannot write " + o.plot_event);
   std::fprintf(stderr, "eval: wrote %s (layer %d: %d and %d events seen)\n", o.plot_event.c_str(),
                layer, caps[0].seen, caps[1].seen);
+  for (int i = 0; i < 2; ++i)
+    if (caps[i].head_events > 0)
+      std::fprintf(stderr,
+                   "eval: %s: %.1f regions per event and KV head, %.1f%% of the mass on the last "
+                   "%d positions (every layer)\n",
+                   pols[i].c_str(), caps[i].regions / caps[i].head_events,
+                   100 * caps[i].window_mass / caps[i].head_events, kWindow);
   return 0;
 }
 
