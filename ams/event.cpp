@@ -3,6 +3,7 @@
 // cuts regions from it. The scorer keeps its own evidence through its hooks.
 #include "ams/event.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ams/ams_select.h"
@@ -41,7 +42,7 @@ T* span(const PolicyState& ps, char* slot, int i) {
 }
 
 // Step 1 for every head of the layer in place in its window row, then the window positions
-// get the layer's maximum (0 with window_mass=0; with global_head every head the mean row).
+// get the layer's maximum (0 with apart=1; with global_head every head the mean row).
 void window_evidence(const PolicyState& ps, const KvCache& kv, int layer, int T, int w) {
   const int n_kv = kv.g.n_kv_heads;
   float maxes[1024];
@@ -57,8 +58,8 @@ void window_evidence(const PolicyState& ps, const KvCache& kv, int layer, int T,
   });
   float layer_max = 0.f;
   for (int h = 0; h < n_kv; ++h) layer_max = h == 0 || maxes[h] > layer_max ? maxes[h] : layer_max;
-  // window_mass=0 (AMS only): the window adds no mass (select_head keeps it on its own).
-  const bool no_window = ps.p.kind == PolicyKind::kAms && !ps.p.window_mass;
+  // apart=1 (AMS only): the window adds no mass (select_head keeps it apart).
+  const bool no_window = ps.p.kind == PolicyKind::kAms && ps.p.apart;
   for (int h = 0; h < n_kv; ++h) {
     float* win = kv_f32(kv, ps.ch_window, layer, h);
     for (int j = T - w; j < T; ++j) win[j] = no_window ? 0.f : layer_max;
@@ -102,18 +103,22 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
   const float* win = kv_f32(c.kv, ps.ch_window, c.layer, h);
   float* credit = ps.ch_credit >= 0 ? kv_f32(c.kv, ps.ch_credit, c.layer, h) : nullptr;
   const size_t ws_bytes = ps.layout->thread_bytes - ps.layout->event[kSelectWs];
-  if (!p.window_mass) {
-    // The recent keep_last tokens are kept on their own, with their credit; AMS cuts its
-    // regions and shares the rest of the budget over the tokens before them only
-    // (keep > keep_last: the target is above the must-keep count).
-    const int tail = p.keep_last;
+  if (p.apart) {
+    // The must-keep tokens, the first n_sink and the last keep_last, are kept apart with
+    // their credit; AMS cuts its regions and shares the rest of the budget over the tokens
+    // between them only (keep > n_sink + keep_last: the target is above the must-keep count).
+    const int head = p.n_sink, tail = p.keep_last, n = T - head - tail, k = keep - head - tail;
     amskv_ams_params ap = p.ams;
-    ap.always_keep_last = 0;
-    ams_select(ap, win, sel, credit, T - tail, keep - tail, kept, ws, ws_bytes, trace);
+    ap.n_sink = ap.always_keep_last = 0;
+    ams_select(ap, win + head, sel + head, credit ? credit + head : nullptr, n, k, kept, ws,
+               ws_bytes, trace);
+    for (int j = k - 1; j >= 0; --j) kept[head + j] = kept[j] + head;
+    for (int j = 0; j < head; ++j) kept[j] = j;
     for (int j = 0; j < tail; ++j) {
-      kept[keep - tail + j] = T - tail + j;
-      if (credit) credit[keep - tail + j] = credit[T - tail + j];
+      kept[head + k + j] = T - tail + j;
+      if (credit) credit[head + k + j] = credit[T - tail + j];
     }
+    for (int i = 0; i < std::min(trace->n_segs, trace->capacity); ++i) trace->seg_start[i] += head;
     return;
   }
   ams_select(p.ams, win, sel, credit, T, keep, kept, ws, ws_bytes, trace);

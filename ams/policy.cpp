@@ -73,7 +73,7 @@ const Option kOptions[] = {
     AMSKV_OPT("cov", kScored, 'c', 0, 1, ea_diag),
     AMSKV_OPT("seed", kScored, 'u', 0, 0, seed),
     AMSKV_OPT("global_head", kAmsOnly, 'b', 0, 1, global_head),
-    AMSKV_OPT("window_mass", kAmsOnly, 'b', 0, 1, window_mass),
+    AMSKV_OPT("apart", kAmsOnly, 'b', 0, 1, apart),
     AMSKV_OPT("segment_mass", kAmsOnly, 'f', 1e-6, 0.999999, ams.segment_mass),
     AMSKV_OPT("min_seg_len", kAmsOnly, 'i', 1, 1 << 20, ams.min_seg_len),
     AMSKV_OPT("max_seg_len", kAmsOnly, 'i', 1, 1 << 20, ams.max_seg_len),
@@ -185,7 +185,6 @@ bool policy_parse(const char* text, Policy* out, char* err) {
   p.snap_window = 64;
   p.ea_window = 256;
   p.ea_horizon = 512;
-  p.window_mass = 1;
   p.ea_cov_auto = true;
   p.ams = ams_params_default();
   const char* comma = std::strchr(text, ',');

@@ -26,9 +26,9 @@ struct Policy {
   bool ea_diag;          // expected_attention keeps only the diagonal of q q^T
   bool ea_cov_auto;      // cov=auto (the default): the session picks ea_diag from its budget
   bool global_head;      // ablation: one segmentation for all KV heads of a layer
-  int window_mass;       // 1 (reference): the window's own positions get the layer's maximum
-                         // score in AMS's mass; 0: none, and the last keep_last tokens are
-                         // kept on their own while AMS selects among the tokens before them
+  int apart;             // 0 (reference): AMS runs over every token, the window's positions
+                         // scored the layer's maximum; 1: the must-keep tokens (sinks, the
+                         // last keep_last) are kept apart and AMS runs over those between
   uint64_t seed;         // random scorer
   amskv_ams_params ams;  // AMS parameters (n_sink / always_keep_last mirror the above)
 };

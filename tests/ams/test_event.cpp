@@ -158,9 +158,9 @@ TEST(EventDriver, AmsGivesEveryRegionItsQuotaAndObserversSeeIt) {
   EXPECT_TRUE(std::any_of(credit, credit + 100, [](float x) { return x > 0.f; }));
 }
 
-// window_mass=0: the window's positions add no mass and AMS works on the tokens before the
-// last keep_last only, so it cuts them into more segments than the reference does, and the
-// window is still kept whole, its credit with it. A sink
+// apart=1: the window's positions add no mass and AMS works on the tokens between the sinks
+// and the last keep_last only, so it cuts them into more segments than the reference does,
+// and the sinks and the window are still kept whole. A sink
 // takes most of the attention, as in real models: the reference gives every window
 // position the layer's maximum, the sink's, and most of the mass goes to the window.
 TEST(EventDriver, AmsWithoutWindowMassCutsTheRestFiner) {
@@ -168,7 +168,7 @@ TEST(EventDriver, AmsWithoutWindowMassCutsTheRestFiner) {
   auto norm = [](int) { return 1.f; };
   int segs[2];
   for (int v = 0; v < 2; ++v) {
-    Rig r(v ? "ams:tova,min_seg_len=8,window_mass=0" : "ams:tova,min_seg_len=8", 200, 100);
+    Rig r(v ? "ams:tova,min_seg_len=8,apart=1" : "ams:tova,min_seg_len=8", 200, 100);
     r.fill(200, norm, attn);
     r.ps.observer = Rig::observe;
     r.ps.observer_user = &r;
@@ -188,6 +188,13 @@ TEST(EventDriver, AmsWithoutWindowMassCutsTheRestFiner) {
     const std::vector<int32_t> kept = r.positions(0);
     for (int t = 200 - 32; t < 200; ++t)
       EXPECT_TRUE(std::binary_search(kept.begin(), kept.end(), 100 + t)) << t;
+    for (int t = 0; t < 4; ++t)  // the sinks
+      EXPECT_TRUE(std::binary_search(kept.begin(), kept.end(), 100 + t)) << t;
+    if (v)  // every region lies between the sinks and the window
+      for (int i = 0; i < e.n_ams_segments; ++i) {
+        EXPECT_GE(e.ams_seg_start[i], 4);
+        EXPECT_LE(e.ams_seg_start[i] + e.ams_seg_len[i], 200 - 32);
+      }
   }
   EXPECT_GT(segs[1], segs[0] + 2) << segs[0];
 }

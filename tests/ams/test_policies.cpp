@@ -26,7 +26,7 @@ std::vector<std::string> all_policies() {
     p.push_back(std::string("ams:") + amskv_scorer_at(i)->name);
   const std::string ref = std::string("ams:") + amskv_scorer_at(0)->name;
   for (const char* opt : {",credit=0", ",mass=0", ",segmenter=fixed,fixed_seg_len=48",
-                          ",global_head=1", ",segmenter=valley", ",window_mass=0"})
+                          ",global_head=1", ",segmenter=valley", ",apart=1"})
     p.push_back(ref + opt);
   for (int i = 0; i < amskv_scorer_count(); ++i)  // the low-memory statistics
     if (std::string(amskv_scorer_at(i)->evidence) == "queries")

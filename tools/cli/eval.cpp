@@ -38,7 +38,7 @@ void quick_settings(bool policies_given, bool budgets_given, bool dtypes_given, 
   // The default AMS policy in the smaller dtypes too: their capacities are checked.
   if (!policies_given) {
     for (const char* dt : {"q8", "q4"}) o->policies.push_back(cli::default_policy() + "@" + dt);
-    o->policies.push_back(cli::default_policy() + ",window_mass=0");  // a variant
+    o->policies.push_back(cli::default_policy() + ",apart=1");  // a variant
   }
 }
 

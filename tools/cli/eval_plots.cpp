@@ -143,9 +143,9 @@ struct Captured {
   svg::EventPanel panel;
   // Over every event of every layer and KV head: regions (AMS's own for ams:, else step 4 on
   // the mass) and the share of the mass on the last kWindow positions (the recent window).
-  double head_events = 0, regions = 0, window_mass = 0;
+  double head_events = 0, regions = 0, window_mass = 0, sink_mass = 0;
 };
-constexpr int kWindow = 32;  // the policies' default window
+constexpr int kWindow = 32, kSinks = 4;  // the policies' defaults
 
 void capture(const amskv_event_info* e, void* user) {
   Captured* cap = (Captured*)user;
@@ -154,6 +154,7 @@ void capture(const amskv_event_info* e, void* user) {
     cap->regions += e->n_ams_segments > 0 ? e->n_ams_segments : e->n_segments;
     for (int j = std::max(0, e->n_tokens - kWindow); j < e->n_tokens; ++j)
       cap->window_mass += e->mass[j];
+    for (int j = 0; j < std::min(kSinks, e->n_tokens); ++j) cap->sink_mass += e->mass[j];
   }
   if (e->layer != cap->layer || e->kv_head != 0 || !e->mass) return;
   cap->seen++;
@@ -222,10 +223,11 @@ int plot_event(const Options& o, const LlamaModel& m, const std::vector<int32_t>
   for (int i = 0; i < 2; ++i)
     if (caps[i].head_events > 0)
       std::fprintf(stderr,
-                   "eval: %s: %.1f regions per event and KV head, %.1f%% of the mass on the last "
-                   "%d positions (every layer)\n",
+                   "eval: %s: %.1f regions per event and KV head; of the mass %.1f%% on the last "
+                   "%d positions, %.1f%% on the first %d (every layer)\n",
                    pols[i].c_str(), caps[i].regions / caps[i].head_events,
-                   100 * caps[i].window_mass / caps[i].head_events, kWindow);
+                   100 * caps[i].window_mass / caps[i].head_events, kWindow,
+                   100 * caps[i].sink_mass / caps[i].head_events, kSinks);
   return 0;
 }
 

@@ -328,7 +328,7 @@ std::string by_kind(const Eval& ev) {
   return o;
 }
 
-// Each policy with options ("ams:tova,window_mass=0", an ablation or variant) against the
+// Each policy with options ("ams:tova,apart=1", an ablation or variant) against the
 // same policy without them, in the same dtype and budget: the differences variant - base with
 // their 95% paired intervals; bold when the interval excludes zero.
 std::string variants(const Eval& ev) {

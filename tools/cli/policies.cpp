@@ -60,7 +60,7 @@ std::vector<std::string> eval_policies() {
   for (const std::string& s : importance_scorers()) add_both(s, &out);
   // No EMA credit, no guaranteed quota, no mass-proportional share, fixed-length regions.
   for (const char* off :
-       {",credit=0", ",min_keep=0", ",mass=0", ",segmenter=fixed", ",window_mass=0"})
+       {",credit=0", ",min_keep=0", ",mass=0", ",segmenter=fixed", ",apart=1"})
     out.push_back(default_policy() + off);
   return out;
 }
@@ -68,7 +68,7 @@ std::vector<std::string> eval_policies() {
 std::vector<std::string> frontier_policies() {
   std::vector<std::string> out = {kFull, kStreaming};
   add_both(reference_scorer(), &out);
-  out.push_back(default_policy() + ",window_mass=0");
+  out.push_back(default_policy() + ",apart=1");
   return out;
 }
 
