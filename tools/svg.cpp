@@ -70,7 +70,11 @@ const char* palette(int i) {
 
 std::string line_chart(const std::string& title, const std::string& x_label,
                        const std::string& y_label, const std::vector<Series>& series) {
-  const double W = 760, H = 420, L = 70, R = 560, T = 40, B = 360;  // plot box
+  const double L = 70, R = 560, T = 40, B = 360;  // plot box; the legend right of it
+  size_t longest = 0;
+  for (const Series& s : series) longest = std::max(longest, s.name.size());
+  const double W = std::max(760.0, R + 56 + 6.5 * (double)longest),
+               H = std::max(420.0, T + 28 + 17.0 * (double)series.size());
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (const Series& s : series)
     for (size_t i = 0; i < s.x.size(); ++i) {

@@ -7,7 +7,7 @@
 #   4. aarch64 cross build, the whole suite under qemu (the NEON kernels)
 #   5. armv7 hard-float cross build, the whole suite under qemu (32-bit sizes)
 #   6. ThreadSanitizer build: the concurrency tests and amskv stress on several threads
-#   7. libFuzzer (clang, ASan+UBSan): every fuzz target for FUZZ_SECONDS (45) over its corpus
+#   7. libFuzzer (clang, ASan+UBSan): every fuzz target for FUZZ_SECONDS (30) over its corpus
 # Each stage can be run alone: tools/test.sh release|consumer|asan|arm64|armhf|tsan|fuzz
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,8 +54,10 @@ build() {
 }
 
 status=0
+times=""
 for stage in $stages; do
   echo "=== $stage"
+  start=$SECONDS
   case $stage in
     release)
       build build/release "${python_args[@]}" || status=1
@@ -85,7 +87,7 @@ for stage in $stages; do
       TSAN_OPTIONS=halt_on_error=1 run_ctest build/tsan -R "^(Concurrency\.|stress$)" || status=1
       ;;
     fuzz)
-      bash tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-45}" && passed=$((passed + 4)) || {
+      bash tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-30}" && passed=$((passed + 4)) || {
         failed=$((failed + 1)); status=1; }
       ;;
     arm64)
@@ -101,6 +103,8 @@ for stage in $stages; do
       exit 2
       ;;
   esac
+  times+=" $stage $((SECONDS - start))s"
 done
+echo "test.sh: stage times:$times"
 echo "test.sh: $passed passed, $failed failed"
 exit $status

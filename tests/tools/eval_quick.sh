@@ -17,7 +17,7 @@ grep -q "^## Variants against their base policy" "$out/summary.md" || {
   echo "eval_quick: no variants table"; exit 1; }
 # The other kinds of recall's family, with the quick checks (the full cache holds every token
 # of every fact: the fact spans are right in the chat template and in code too).
-"$amskv" eval --quick --model "$model" --task recall_q,chat,code --policy full --policy ams:tova \
+"$amskv" eval --quick --model "$model" --task recall_q,chat,code --policy full --policy ams:tova --ctx 320 --budgets 0.5 \
   --out "$out/kinds"
 grep -q "^## Recall's tasks kind by kind" "$out/kinds/summary.md" || {
   echo "eval_quick: no table of the kinds"; exit 1; }

@@ -144,7 +144,7 @@ std::string results_json(const Eval& ev, const std::vector<std::string>& data) {
   for (size_t i = 0; i < ev.cells.size(); ++i) {
     const Cell& c = ev.cells[i];
     o += "    {\"policy\": " + json::quote(c.policy) +
-         ", \"budget\": " + json::quote(c.budget_label) +
+         ", \"budget\": " + json::quote(c.budget_label) + ", \"fraction\": " + jnum(c.fraction) +
          ", \"budget_bytes\": " + std::to_string(c.budget) +
          ", \"session_bytes\": " + std::to_string(c.session_bytes) +
          ", \"capacity\": " + std::to_string(c.capacity) +
@@ -413,6 +413,7 @@ bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
     if (cli::parse_float(c.budget_label, 1e-4f, 1.f, &f)) c.fraction = f;
     c.budget = (size_t)std::max(0.0, number(x.get("budget_bytes")));
     c.session_bytes = (size_t)std::max(0.0, number(x.get("session_bytes")));
+    if (const double fr = number(x.get("fraction")); fr > 0) c.fraction = fr;
     c.capacity = (int)std::max(0.0, number(x.get("capacity")));
     if (const json::Value* cov = x.get("ea_cov"); cov && cov->kind == json::Value::kString)
       c.ea_cov = cov->str;
@@ -452,6 +453,14 @@ bool load_results(const std::string& path, Options* o, std::vector<Cell>* cells,
     c.decode_tps = std::isnan(dt) ? -1 : dt;
     cells->push_back(c);
   }
+  // Runs written before "fraction" was kept: a whole-input cell's is its session bytes over
+  // the full cache's (both hold the same tokens).
+  const Cell* full = nullptr;
+  for (const Cell& c : *cells)
+    if (c.full) full = &c;
+  for (Cell& c : *cells)
+    if (c.whole && !c.full && c.fraction == 0 && full && full->session_bytes)
+      c.fraction = (double)c.session_bytes / full->session_bytes;
   return true;
 }
 
