@@ -180,10 +180,10 @@ int cmd_eval(int argc, char** argv) {
        shown_as(
            string_flag("--recall", "FILE", "recall tasks, JSONL (docs/eval.md)", &o.recall_file),
            recall_default.c_str()),
-       policies_flag(
-           &o.policies,
-           "a policy to evaluate (all: every scorer as top-k and ams:, and the AMS ablations)",
-           &policies_given),
+       policies_flag(&o.policies,
+                     "a policy to evaluate (all, or all@DTYPE: every scorer as top-k and ams:, and "
+                     "the AMS ablations)",
+                     &policies_given),
        list_flag("--budgets", "LIST", "fractions of --ctx or sizes (4MiB)", &o.budgets, ',',
                  &budgets_given),
        long_flag("--ctx", "N", "context tokens: texts are cut to N, recall prompts built to N",
@@ -234,11 +234,15 @@ int cmd_eval(int argc, char** argv) {
   o.dtype = o.dtypes[0];
   o.plot_policy = policies_given ? o.policies[0] : default_policy();
   if (o.quick) quick_settings(policies_given, budgets_given, dtypes_given, &o);
-  {  // --policy all: every scorer both ways and the AMS ablations, in place
+  {  // --policy all[@dtype]: every scorer both ways and the AMS ablations, in place
     std::vector<std::string> expanded;
-    for (const std::string& p : o.policies)
-      for (const std::string& q : p == "all" ? eval_policies() : std::vector<std::string>{p})
+    for (const std::string& p : o.policies) {
+      const bool all = p == "all" || p.rfind("all@", 0) == 0;
+      for (std::string q : all ? eval_policies() : std::vector<std::string>{p}) {
+        if (all && p.size() > 3) q += p.substr(3);  // "@dtype"
         if (std::find(expanded.begin(), expanded.end(), q) == expanded.end()) expanded.push_back(q);
+      }
+    }
     o.policies = expanded;
   }
   if (!o.from.empty()) return report_from(o);
