@@ -60,7 +60,9 @@ int report_from(Options& o) {
     size_t more_rss = 0;
     if (!load_results(files[i], &o, &more, &more_data, &more_kinds, &more_min, &more_rss, &err))
       return error(kUsage, err);
-    if (i > 0 && (more_data != data || more_kinds != kinds))
+    // (a run written before fact kinds were kept has none: its facts are all recall's)
+    const bool kinds_match = more_kinds == kinds || more_kinds.empty() || kinds.empty();
+    if (i > 0 && (more_data != data || !kinds_match))
       return error(kUsage, "--from: " + files[i] + " ran on other inputs than " + files[0]);
     for (const Cell& c : more) {
       auto same = [&](const Cell& x) {
@@ -72,7 +74,8 @@ int report_from(Options& o) {
       else
         cells.push_back(c);
     }
-    data = more_data, kinds = more_kinds;
+    data = more_data;
+    if (!more_kinds.empty()) kinds = more_kinds;
     minutes += more_min, rss = std::max(rss, more_rss);
   }
   static const LlamaModel none;
