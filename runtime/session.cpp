@@ -109,10 +109,15 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy, amskv_st
   return true;
 }
 
+// The policy's scorer keeps expected_attention's query statistics (the cov option applies).
+bool has_ea_cov(const Policy& p) {
+  return policy_scored(p) && !std::strcmp(scorer_at(p.scorer).info.evidence, "queries");
+}
+
 // cov=auto: expected_attention's full covariance when it costs at most an eighth of the
 // tokens the diagonal leaves room for at this budget, else the diagonal.
 void resolve_cov(const Geometry& geo, size_t budget, Policy* policy) {
-  if (!policy->ea_cov_auto) return;
+  if (!policy->ea_cov_auto || !has_ea_cov(*policy)) return;
   const PolicyNeedsCtx ctx{&geo, policy};
   const NeedsFn needs{policy_needs, &ctx};
   policy->ea_diag = true;
@@ -180,7 +185,8 @@ size_t session_budget_for_capacity(const amskv_config* config, int capacity) {
   ArenaLayout layout;
   // cov=auto: the diagonal's budget, unless that budget would pick the full covariance (and
   // then fewer tokens); then the full one's.
-  for (int diag = policy.ea_cov_auto ? 1 : policy.ea_diag; diag >= 0; --diag) {
+  const bool auto_cov = policy.ea_cov_auto && has_ea_cov(policy);
+  for (int diag = auto_cov ? 1 : policy.ea_diag; diag >= 0; --diag) {
     policy.ea_diag = diag;
     if (!arena_layout(geo, NeedsFn{policy_needs, &ctx}, capacity, kHeaderBytes, &layout)) {
       set_thread_error("a session of %d tokens per layer does not fit in size_t", capacity);
@@ -337,10 +343,7 @@ amskv_stats session_stats(const amskv_session* s) {
   st.tokens_seen = s->tokens_seen;
   st.tokens_evicted = p.tokens_evicted;
   st.isa = s->kern->name;
-  const Policy& pol = p.p;
-  const bool ea =
-      policy_scored(pol) && !std::strcmp(scorer_at(pol.scorer).info.evidence, "queries");
-  st.ea_cov = !ea ? nullptr : pol.ea_diag ? "diag" : "full";
+  st.ea_cov = !has_ea_cov(p.p) ? nullptr : p.p.ea_diag ? "diag" : "full";
   st.wipe_segments = p.wipe_segments;
   st.wiped_segments = p.wiped_segments;
   st.wipe_rate = p.wipe_segments ? (double)p.wiped_segments / (double)p.wipe_segments : 0.0;
