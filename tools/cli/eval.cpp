@@ -267,7 +267,7 @@ int cmd_eval(int argc, char** argv) {
     std::string bytes;
     if (!read_file(p, &bytes)) return error(kRuntime, "cannot read text '" + p + "'");
     std::vector<int32_t> ids;
-    tokenize(m.tok, bytes, false, false, &ids);
+    tokenize(m.tok, bytes, m.tok.add_bos_token, false, &ids);  // as the model was trained
     if ((long)ids.size() < o.ctx)
       return error(kUsage, "text '" + p + "' has " + std::to_string(ids.size()) +
                                " tokens, fewer than --ctx " + std::to_string(o.ctx));

@@ -217,7 +217,8 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
   const Tokenizer& tok = ev.m.tok;
   const int V = ev.m.hp.n_vocab;
   std::vector<int32_t> prompt;
-  tokenize(tok, recall_prompt(task), false, task.special, &prompt);
+  const bool bos = tok.add_bos_token && tok.bos_id >= 0;  // as the model was trained
+  tokenize(tok, recall_prompt(task), bos, task.special, &prompt);
   struct Q {
     std::vector<int32_t> ids;
     int gen;
@@ -265,7 +266,8 @@ bool run_recall(Eval& ev, const RecallTask& task, std::string* err) {
     std::vector<long> end(prompt.size());  // byte end of each token in the prompt
     long at = 0;
     for (size_t i = 0; i < prompt.size(); ++i)
-      end[i] = at += (long)detokenize_token(tok, prompt[i], task.special).size();
+      end[i] = at +=
+          bos && i == 0 ? 0 : (long)detokenize_token(tok, prompt[i], task.special).size();
     std::vector<std::pair<int, int>> spans;  // token [first, last] of each fact
     for (const Fact& f : task.facts) {
       const size_t b0 = text.find(f.text);

@@ -109,6 +109,31 @@ long line_start_near_middle(const std::string& piece) {
   return nl == std::string::npos ? (long)piece.size() : (long)nl + 1;
 }
 
+// A definition early in a file and the later line that must reuse its value: a function that
+// returns a constant or a config block (fn false), in Python or C++.
+Fact code_fact(const Key& k, bool py, bool fn) {
+  Fact x;
+  x.answer = k.value;
+  const std::string& v = k.value;
+  if (py && fn) {
+    x.text = "def " + snake(k) + "_limit():\n    limit = " + v + "\n    return limit\n";
+    x.question = "assert " + snake(k) + "_limit() ==";
+  } else if (py) {
+    std::string up = snake(k);
+    for (char& c : up) c = (char)std::toupper((unsigned char)c);
+    x.text = up + " = {\n    \"port\": " + v + ",\n    \"retries\": 3,\n}\n";
+    x.question = "assert " + up + "[\"port\"] ==";
+  } else if (fn) {
+    x.text = "constexpr int " + snake(k) + "_limit() {\n  return " + v + ";\n}\n";
+    x.question = "static_assert(" + snake(k) + "_limit() ==";
+  } else {
+    x.text = "struct " + camel(k) + "Config {\n  static constexpr int port = " + v +
+             ";\n  static constexpr int retries = 3;\n};\n";
+    x.question = "static_assert(" + camel(k) + "Config::port ==";
+  }
+  return x;
+}
+
 }  // namespace
 
 std::vector<std::string> default_texts() {
@@ -357,26 +382,8 @@ std::vector<RecallTask> make_tasks(const std::string& kind, const Tokenizer& tok
       t.id = name + "-code-" + std::to_string(k), t.kind = "code", t.sep = "\n", t.qsep = "\n";
       const std::vector<Key> keys = pick_keys(rng, n_facts);
       for (int f = 0; f < n_facts; ++f) {
-        Fact x;
+        Fact x = code_fact(keys[f], py, f % 2 == 0);
         x.piece = f;
-        x.answer = keys[f].value;
-        const std::string& v = keys[f].value;
-        if (py && f % 2 == 0) {
-          x.text = "def " + snake(keys[f]) + "_limit():\n    limit = " + v + "\n    return limit\n";
-          x.question = "assert " + snake(keys[f]) + "_limit() ==";
-        } else if (py) {
-          std::string up = snake(keys[f]);
-          for (char& c : up) c = (char)std::toupper((unsigned char)c);
-          x.text = up + " = {\n    \"port\": " + v + ",\n    \"retries\": 3,\n}\n";
-          x.question = "assert " + up + "[\"port\"] ==";
-        } else if (f % 2 == 0) {
-          x.text = "constexpr int " + snake(keys[f]) + "_limit() {\n  return " + v + ";\n}\n";
-          x.question = "static_assert(" + snake(keys[f]) + "_limit() ==";
-        } else {
-          x.text = "struct " + camel(keys[f]) + "Config {\n  static constexpr int port = " + v +
-                   ";\n  static constexpr int retries = 3;\n};\n";
-          x.question = "static_assert(" + camel(keys[f]) + "Config::port ==";
-        }
         t.pieces.push_back(take(tok, ids, &at, early));
         x.offset = line_start_near_middle(t.pieces.back());
         t.facts.push_back(x);
