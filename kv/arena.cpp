@@ -96,13 +96,15 @@ bool arena_layout(const Geometry& g, NeedsFn needs_fn, int capacity, size_t head
 }
 
 int arena_capacity_for(const Geometry& g, NeedsFn needs, size_t header_bytes, size_t budget,
-                       int max_capacity) {
+                       int max_capacity, bool shrink_rings) {
   // total(capacity) only grows with capacity: binary search the largest that fits.
   int lo = 0, hi = max_capacity;
   while (lo < hi) {
     int mid = lo + (hi - lo + 1) / 2;
+    Geometry at = g;
+    if (shrink_rings && mid < at.window) at.window = mid;
     ArenaLayout a;
-    if (arena_layout(g, needs, mid, header_bytes, &a) && a.total <= budget)
+    if (arena_layout(at, needs, mid, header_bytes, &a) && a.total <= budget)
       lo = mid;
     else
       hi = mid - 1;

@@ -1,6 +1,7 @@
 // The decode step and prefill: store the new token's key and value, attend over the held
 // ones, and run a compression event first when the layer is full. A local (sliding-window)
 // layer instead drops the tokens that left its window from its ring: no events, no policy.
+// A ring shorter than the layer's window (a budget too small for the windows) is the window.
 #include <cmath>
 #include <cstring>
 
@@ -129,7 +130,8 @@ void attend_group(amskv_session* s, int layer, int h, int n_keys, int32_t pos, c
 void attend_local(amskv_session* s, int layer, int32_t pos, const float* q, const float* k,
                   const float* v, float* out, float* table) {
   LayerState& l = s->layers[layer];
-  const int li = s->layer_index[layer], w = s->layer_window[layer];
+  const int li = s->layer_index[layer];
+  const int w = s->layer_window[layer] < s->geo.window ? s->layer_window[layer] : s->geo.window;
   int n = l.cells.n_tokens;
   const int32_t* held = kv_positions(s->ring, li, 0);  // the same for every KV head
   for (int i = 0; i < n;) {

@@ -109,6 +109,18 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy, amskv_st
   return true;
 }
 
+// Under an evicting policy a local layer's ring holds at most as many tokens as a global
+// layer: a budget too small for the windows shortens them rather than starve the global
+// layers. "full" keeps the windows (the model as trained).
+bool shrinks_rings(const Geometry& geo, const Policy& p) {
+  return geo.n_local && policy_evicts(p);
+}
+
+Geometry with_rings(Geometry geo, const Policy& p, int capacity) {
+  if (shrinks_rings(geo, p) && capacity < geo.window) geo.window = capacity;
+  return geo;
+}
+
 // The policy's scorer keeps expected_attention's query statistics (the cov option applies).
 bool has_ea_cov(const Policy& p) {
   return policy_scored(p) && !std::strcmp(scorer_at(p.scorer).info.evidence, "queries");
@@ -120,10 +132,11 @@ void resolve_cov(const Geometry& geo, size_t budget, Policy* policy) {
   if (!policy->ea_cov_auto || !has_ea_cov(*policy)) return;
   const PolicyNeedsCtx ctx{&geo, policy};
   const NeedsFn needs{policy_needs, &ctx};
+  const bool shrink = shrinks_rings(geo, *policy);
   policy->ea_diag = true;
-  const int with_diag = arena_capacity_for(geo, needs, kHeaderBytes, budget, kMaxCapacity);
+  const int with_diag = arena_capacity_for(geo, needs, kHeaderBytes, budget, kMaxCapacity, shrink);
   policy->ea_diag = false;
-  const int with_full = arena_capacity_for(geo, needs, kHeaderBytes, budget, kMaxCapacity);
+  const int with_full = arena_capacity_for(geo, needs, kHeaderBytes, budget, kMaxCapacity, shrink);
   policy->ea_diag = with_full < with_diag - with_diag / 8;
 }
 
@@ -135,18 +148,20 @@ bool plan(const amskv_config* c, size_t budget, Geometry* geo, Policy* policy, A
   const PolicyNeedsCtx ctx{geo, policy};
   const NeedsFn needs{policy_needs, &ctx};
   resolve_cov(*geo, budget, policy);
-  const int cap = arena_capacity_for(*geo, needs, kHeaderBytes, budget, kMaxCapacity);
+  const bool shrink = shrinks_rings(*geo, *policy);
+  const int cap = arena_capacity_for(*geo, needs, kHeaderBytes, budget, kMaxCapacity, shrink);
   if (cap < min_cap) {
     ArenaLayout need;
-    arena_layout(*geo, needs, min_cap, kHeaderBytes, &need);
+    arena_layout(with_rings(*geo, *policy, min_cap), needs, min_cap, kHeaderBytes, &need);
     *status = AMSKV_E_BUDGET;
     set_thread_error(
-        "budget of %zu bytes is too small: policy '%s' needs at least %d tokens per %slayer, "
+        "budget of %zu bytes is too small: policy '%s' needs at least %d tokens per layer, "
         "which takes %zu bytes for this config%s",
-        budget, c->policy, min_cap, geo->n_local ? "global " : "", need.total,
-        geo->n_local ? " (the local layers' windows included)" : "");
+        budget, c->policy, min_cap, need.total,
+        geo->n_local && !shrink ? " (the local layers' windows included)" : "");
     return false;
   }
+  *geo = with_rings(*geo, *policy, cap);
   arena_layout(*geo, needs, cap, kHeaderBytes, layout);
   const int room = cap - policy_must_keep(*policy);
   *interval = c->interval ? c->interval : policy_default_interval(*policy, cap);
@@ -188,7 +203,8 @@ size_t session_budget_for_capacity(const amskv_config* config, int capacity) {
   const bool auto_cov = policy.ea_cov_auto && has_ea_cov(policy);
   for (int diag = auto_cov ? 1 : policy.ea_diag; diag >= 0; --diag) {
     policy.ea_diag = diag;
-    if (!arena_layout(geo, NeedsFn{policy_needs, &ctx}, capacity, kHeaderBytes, &layout)) {
+    if (!arena_layout(with_rings(geo, policy, capacity), NeedsFn{policy_needs, &ctx}, capacity,
+                      kHeaderBytes, &layout)) {
       set_thread_error("a session of %d tokens per layer does not fit in size_t", capacity);
       return 0;
     }

@@ -400,6 +400,51 @@ TEST(Session, LocalLayerWindowsAreChecked) {
   amskv_session_destroy(b);
 }
 
+// A budget too small for the local layers' windows: an evicting policy gets every layer the
+// same tokens (a local layer's ring is then its window, attended over exactly), within the
+// budget; "full" keeps the windows and is refused, with the bytes needed, as is a budget
+// below the policy's minimum.
+TEST(Session, LocalWindowsShrinkWhenTheBudgetCannotHoldThem) {
+  std::mt19937 rng(13);
+  const Geometry g{4, 2, 64};
+  const int32_t windows[3] = {256, 0, 200};
+  amskv_config c = make_config(g, AMSKV_F16, AMSKV_ROPE_NEOX, "streaming", 3);
+  const size_t budget = amskv_budget_for_capacity(&c, 150);  // 150 tokens in each layer
+  c.layer_window = windows;
+  amskv_config full = c;
+  full.policy = "full";                                    // never shortens the model's windows
+  ASSERT_GT(amskv_budget_for_capacity(&full, 1), budget);  // the windows alone do not fit
+  EXPECT_LE(amskv_budget_for_capacity(&c, 150), budget);   // the rings keep no policy state
+  amskv::Session s;
+  ASSERT_EQ(s.create(c, budget), AMSKV_OK) << s.last_error();
+  const amskv_stats st = s.stats();
+  EXPECT_LE(st.bytes_used, budget);
+  EXPECT_GE(st.capacity_tokens, 150);
+  EXPECT_LT(st.capacity_tokens, 160);
+  EXPECT_EQ(st.local_capacity_tokens, st.capacity_tokens);
+  RefLayer ref[3];
+  const int ring = st.local_capacity_tokens;
+  for (int32_t pos = 0; pos < 500; ++pos) {
+    auto q = randoms(rng, g.nq * g.d), k = randoms(rng, g.nkv * g.d), v = randoms(rng, g.nkv * g.d);
+    for (int l = 0; l < 3; ++l) {
+      std::vector<float> out(q.size());
+      ASSERT_EQ(s.attend(l, pos, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
+      auto want = ref[l].attend(c, pos, q.data(), k.data(), v.data(), st.capacity_tokens,
+                                st.target_tokens, windows[l] == 0, windows[l] ? ring : 0);
+      expect_close(out, want, tolerance(AMSKV_F16),
+                   "layer " + std::to_string(l) + " token " + std::to_string(pos));
+    }
+  }
+  EXPECT_EQ(s.layer_tokens(0), ring);
+  EXPECT_EQ(s.layer_tokens(2), ring);
+  EXPECT_EQ(amskv_session_bytes(&full, budget), 0u);
+  EXPECT_NE(std::string(amskv_last_error(nullptr)).find("windows included"), std::string::npos);
+  EXPECT_EQ(amskv_session_bytes(&c, budget / 4), 0u);
+  const std::string err = amskv_last_error(nullptr);
+  EXPECT_NE(err.find("too small"), std::string::npos) << err;
+  EXPECT_EQ(err.find("windows included"), std::string::npos) << err;
+}
+
 TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
   const Geometry g{9, 3, 64};
   int cap[5];
@@ -509,16 +554,19 @@ TEST(Budget, BudgetForCapacityIsTheSmallestBudgetThatHoldsIt) {
   for (const char* policy : {"streaming", "ams:expected_attention", "expected_attention,cov=full",
                              "ams:expected_attention,cov=diag", "h2o", "full"})
     for (amskv_dtype dt : {AMSKV_F32, AMSKV_Q8})
-      for (int cap : {100, 257, 1000}) {
-        amskv_config c = make_config({6, 2, 64}, dt, AMSKV_ROPE_NORMAL, policy, 3);
-        c.n_threads = cap % 2 + 1;
-        const size_t b = amskv_budget_for_capacity(&c, cap);
-        EXPECT_EQ(b, search_budget_for(c, cap)) << policy << " " << cap;
-        amskv::Session s;
-        ASSERT_EQ(s.create(c, b), AMSKV_OK) << s.last_error();
-        EXPECT_EQ(s.stats().capacity_tokens, cap);
-        EXPECT_EQ(s.stats().bytes_used, b);
-      }
+      for (int cap : {100, 257, 1000})
+        for (bool local : {false, true}) {  // a 300-token window: shortened below 300
+          const int32_t windows[3] = {0, 300, 0};
+          amskv_config c = make_config({6, 2, 64}, dt, AMSKV_ROPE_NORMAL, policy, 3);
+          c.n_threads = cap % 2 + 1;
+          if (local) c.layer_window = windows;
+          const size_t b = amskv_budget_for_capacity(&c, cap);
+          EXPECT_EQ(b, search_budget_for(c, cap)) << policy << " " << cap << " " << local;
+          amskv::Session s;
+          ASSERT_EQ(s.create(c, b), AMSKV_OK) << s.last_error();
+          EXPECT_EQ(s.stats().capacity_tokens, cap);
+          EXPECT_EQ(s.stats().bytes_used, b);
+        }
   amskv_config c = make_config({6, 2, 64}, AMSKV_F16, AMSKV_ROPE_NORMAL, "streaming");
   EXPECT_EQ(amskv_budget_for_capacity(&c, 0), 0u);
   EXPECT_EQ(amskv_budget_for_capacity(nullptr, 10), 0u);

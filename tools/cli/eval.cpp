@@ -17,8 +17,8 @@ namespace amskv {
 namespace eval {
 namespace {
 
-// Budgets: fractions of --ctx as the bytes the full cache needs for that many tokens (every
-// policy then gets the same bytes), or sizes.
+// Budgets: fractions of the bytes the full cache needs for --ctx tokens (every policy then
+// gets the same bytes), or sizes.
 struct Budget {
   std::string label;
   double fraction = 0;
@@ -187,7 +187,8 @@ int cmd_eval(int argc, char** argv) {
                      "a policy to evaluate (all, or all@DTYPE: every scorer as top-k and ams:, and "
                      "the AMS ablations)",
                      &policies_given),
-       list_flag("--budgets", "LIST", "fractions of --ctx or sizes (4MiB)", &o.budgets, ',',
+       list_flag("--budgets", "LIST",
+                 "fractions of the full cache's bytes at --ctx, or sizes (4MiB)", &o.budgets, ',',
                  &budgets_given),
        long_flag("--ctx", "N", "context tokens: texts are cut to N, recall prompts built to N",
                  &o.ctx, 256, 1 << 20),
@@ -283,7 +284,7 @@ int cmd_eval(int argc, char** argv) {
     float f;
     if (parse_float(b, 1e-4f, 1.f, &f)) {
       x.fraction = f;
-      x.bytes = full_cache_bytes(m, o.dtype, (int)std::lround(f * o.ctx));
+      x.bytes = (size_t)(f * (double)full_cache_bytes(m, o.dtype, (int)o.ctx));
     } else if (!parse_size(b, &x.bytes)) {
       return error(kUsage, "bad budget '" + b + "': a fraction in (0, 1] or a size like 4MiB");
     }
@@ -292,8 +293,7 @@ int cmd_eval(int argc, char** argv) {
 
   if (!o.plot_event.empty()) {
     if (budgets.size() != 1) return error(kUsage, "--plot-event takes one value in --budgets");
-    return plot_event(o, m, texts[0], budgets[0].fraction,
-                      budgets[0].fraction ? 0 : budgets[0].bytes);
+    return plot_event(o, m, texts[0], budgets[0].bytes);
   }
 
   Eval ev(o, m);

@@ -110,7 +110,7 @@ struct Cell {
   amskv_dtype dtype = AMSKV_F16;
   bool whole = false;        // its budget holds the whole input in its dtype (full, full@q4)
   std::string budget_label;  // "0.25", "4MiB", or "ctx" for the full cache
-  double fraction = 0;       // of --ctx, 0 when a size was given
+  double fraction = 0;       // of the full cache's bytes at --ctx; 0: a size
   size_t budget = 0;         // bytes every session of the cell gets
   bool full = false;
   // Session facts (from the first stream).
@@ -219,7 +219,7 @@ bool write_report(const Eval& ev, const std::vector<std::string>& data, std::str
 bool write_plots(const Eval& ev);
 // --plot-event: one compression event of an ams: policy and of its global top-k twin.
 int plot_event(const Options& o, const LlamaModel& m, const std::vector<int32_t>& text,
-               double fraction, size_t bytes);
+               size_t bytes);
 
 }  // namespace eval
 }  // namespace amskv

@@ -49,7 +49,7 @@ std::string plot(const Eval& ev, const std::string& title, const std::string& y_
     s.y = {metric.get(*f, f), metric.get(*f, f)};
     series.insert(series.begin(), s);
   }
-  return svg::line_chart(title, "KV budget (fraction of the context)", y_label, series);
+  return svg::line_chart(title, "KV budget (fraction of the full cache's bytes)", y_label, series);
 }
 
 // The frontier a user picks from: quality against the bytes spent (fraction of the reference
@@ -175,13 +175,12 @@ void capture(const amskv_event_info* e, void* user) {
 }  // namespace
 
 int plot_event(const Options& o, const LlamaModel& m, const std::vector<int32_t>& text,
-               double fraction, size_t bytes) {
+               size_t bytes) {
   const std::string& ams = o.plot_policy;
   if (ams.rfind("ams:", 0) != 0) return error(kUsage, "--plot-event wants an ams: policy");
   std::string twin = ams.substr(4);
   twin = twin.substr(0, twin.find(','));  // the scorer alone, as global top-k
-  const size_t budget =
-      bytes ? bytes : cli::full_cache_bytes(m, o.dtype, (int)std::lround(fraction * o.ctx));
+  const size_t budget = bytes;
   const int layer = o.layer >= 0 ? (int)o.layer : m.hp.n_layer / 2;
   if (layer >= m.hp.n_layer) return error(kUsage, "--layer is beyond the model's layers");
   Captured caps[2];

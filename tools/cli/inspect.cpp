@@ -44,7 +44,8 @@ int cmd_inspect(int argc, char** argv) {
     // The local layers' rings come off the top of every budget.
     std::printf(
         "\n%d global layers, %d local layers (sliding window of %d tokens); the local "
-        "layers hold their window whatever the budget:",
+        "layers hold their window when the budget can (a * below: it cannot, and every layer "
+        "holds that many tokens, a local one its latest):",
         hp.n_layer - n_local, n_local, hp.sliding_window);
     for (int d = 0; d < amskv_dtype_count(); ++d) {
       const amskv_config cfg = llama_session_config(m, (amskv_dtype)d, "full", 1);
@@ -77,7 +78,8 @@ int cmd_inspect(int argc, char** argv) {
       }
       amskv_stats st;
       amskv_get_stats(s, &st);
-      std::printf(" %d |", st.capacity_tokens);
+      std::printf(" %d%s |", st.capacity_tokens,
+                  st.local_capacity_tokens < hp.sliding_window ? "*" : "");
       amskv_session_destroy(s);
     }
     std::printf("\n");

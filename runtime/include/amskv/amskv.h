@@ -76,8 +76,10 @@ typedef struct amskv_config {
   /* Sliding-window layers (Gemma 2/3 and other hybrid models): NULL, or [n_layers] where 0
    * marks a global layer and w > 0 a local one whose token at position p sees the positions
    * (p - w, p]. A local layer holds exactly its last w tokens in a ring of its own (no events,
-   * no policy state); the global layers share the rest of the budget under the policy. Read
-   * at creation only. At least one layer must be global. */
+   * no policy state); the global layers share the rest of the budget under the policy. When
+   * the windows leave an evicting policy less than its minimum, every layer holds the same
+   * number of tokens instead, a local layer its latest ones (a shorter window; "full" is
+   * refused). Read at creation only. At least one layer must be global. */
   const int32_t* layer_window;
 } amskv_config;
 
@@ -102,7 +104,8 @@ typedef struct amskv_stats {
   uint64_t wiped_segments; /* of which wiped out */
   double wipe_rate;        /* wiped_segments / wipe_segments, 0 before any event */
   /* Sliding-window layers (config.layer_window): how many, the tokens each ring holds (the
-   * largest window) and their keys and values; kv_bytes and capacity_tokens above are the
+   * largest window, or capacity_tokens when the budget cannot hold the windows) and their
+   * keys and values; kv_bytes and capacity_tokens above are the
    * global layers'. Zero without local layers. */
   int local_layers;
   int local_capacity_tokens;
