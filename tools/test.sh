@@ -7,7 +7,7 @@
 #   4. aarch64 cross build, the whole suite under qemu (the NEON kernels)
 #   5. armv7 hard-float cross build, the whole suite under qemu (32-bit sizes)
 #   6. ThreadSanitizer build: the concurrency tests and amskv stress on several threads
-#   7. libFuzzer (clang, ASan+UBSan): every fuzz target for FUZZ_SECONDS (30) over its corpus
+#   7. libFuzzer (clang, ASan+UBSan): every fuzz target for FUZZ_SECONDS (25) over its corpus
 # Each stage can be run alone: tools/test.sh release|consumer|asan|arm64|armhf|tsan|fuzz
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,7 +87,7 @@ for stage in $stages; do
       TSAN_OPTIONS=halt_on_error=1 run_ctest build/tsan -R "^(Concurrency\.|stress$)" || status=1
       ;;
     fuzz)
-      bash tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-30}" && passed=$((passed + 4)) || {
+      bash tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-25}" && passed=$((passed + 6)) || {
         failed=$((failed + 1)); status=1; }
       ;;
     arm64)

@@ -1,6 +1,7 @@
-// libFuzzer: the config and policy-string parser. The first bytes are config fields, the
-// rest the policy string; an accepted config must give a session that decodes inside its
-// budget, a refused one an error message.
+// libFuzzer: the config and policy-string parser. The first bytes are config fields (with
+// sliding-window layers or without), the rest the policy string; an accepted config must
+// give a session that decodes inside its budget and its layers' capacities, a refused one an
+// error message.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +22,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   c.rope_style = (amskv_rope_style)(data[5] % 4);
   c.interval = (int8_t)data[6];
   c.n_threads = 1 + data[7] % 2;
+  // Sliding-window layers (0 and 2) of up to 127 tokens: budgets too small for the windows
+  // shorten them under an evicting policy.
+  int32_t windows[4] = {0, 0, 0, 0};
+  if (const int w = data[7] >> 1; w && c.n_layers > 1) {
+    windows[0] = w, windows[2] = w / 2 + 1;
+    c.layer_window = windows;
+  }
   const std::string policy((const char*)data + 8, size - 8);
   c.policy = policy.c_str();
   const size_t budget = (size_t)(data[5] + 1) << 14;
@@ -47,7 +55,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (r != AMSKV_OK) __builtin_trap();
       for (float x : out)
         if (!std::isfinite(x)) __builtin_trap();
-      if (amskv_layer_tokens(s, l) > st.capacity_tokens) __builtin_trap();
+      const int held = amskv_layer_tokens(s, l);
+      if (held > (windows[l] ? st.local_capacity_tokens : st.capacity_tokens)) __builtin_trap();
+      if (windows[l] && held > windows[l]) __builtin_trap();
     }
   }
   amskv_get_stats(s, &st);

@@ -12,7 +12,7 @@ seconds=${2:-45}
 CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DAMSKV_FUZZ=ON -DAMSKV_SANITIZE=address,undefined -DAMSKV_OPENMP=OFF \
   -DAMSKV_BUILD_TESTS=OFF -DAMSKV_BUILD_BENCH=OFF -DAMSKV_BUILD_TOOLS=OFF > /dev/null
-targets="fuzz_gguf fuzz_tokenizer fuzz_policy fuzz_capi fuzz_model"
+targets="fuzz_gguf fuzz_tokenizer fuzz_policy fuzz_capi fuzz_model fuzz_recall"
 cmake --build "$dir" -j"$(nproc)" --target $targets > "$dir/build.log" 2>&1 || {
   cat "$dir/build.log"; exit 1; }
 status=0

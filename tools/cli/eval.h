@@ -2,7 +2,8 @@
 // (docs/results.md). What its files share:
 //   eval.cpp         the command: flags, inputs, cells, quick checks
 //   eval_cells.cpp   lockstep decoding of every cell: ppl and agree over texts, recall, cost
-//   eval_tasks.cpp   inputs: the default texts, recall tasks (load, make, prompt, JSONL)
+//   eval_tasks.cpp   inputs: the default texts, recall tasks (make, prompt)
+//   eval_jsonl.cpp   the recall tasks' JSONL files (parse, write)
 //   eval_report.cpp  results.csv, results.json, summary.md with the pair table; --from
 //   eval_plots.cpp   the SVG charts and the picture of one compression event (--plot-event)
 #pragma once
@@ -82,7 +83,10 @@ struct RecallTask {
 // The kinds of recall's family, in report order.
 extern const char* const kRecallKinds[4];
 
-// A JSONL task file (docs/eval.md); false + err naming the file and line.
+// A JSONL task file (docs/eval.md); false + err naming the file and line. parse_recall
+// takes the file's text (eval_jsonl.cpp), load_recall reads it first.
+bool parse_recall(const std::string& text, const std::string& path, std::vector<RecallTask>* out,
+                  std::string* err);
 bool load_recall(const std::string& path, std::vector<RecallTask>* out, std::string* err);
 std::string task_json(const RecallTask& t);  // one line of such a file
 // Tasks from any text: n_tasks prompts of about ctx tokens with n_facts facts each.
