@@ -1,11 +1,13 @@
 // amskv stress: the budget stress test, to run on the target device.
 //
-// Worker threads each run one random session after another: random geometry, KV dtype,
-// RoPE, policy and options, budget from the policy's minimum upwards, then a random mix of
+// Worker threads each run one random session after another: random geometry (sometimes
+// with sliding-window layers), KV dtype, RoPE, policy and options, budget from the
+// policy's minimum upwards, then a random mix of
 // prefill chunks and decode steps with random q/k/v over every layer, with bad calls mixed
 // in. After every call it checks the invariants:
 //   - memory: bytes used within the budget, for the session's whole life
-//   - tokens held per layer within capacity, and after an event exactly the target
+//   - tokens held per layer within capacity (a local layer: its ring and its window), and
+//     after an event exactly the target
 //   - no heap allocation inside any call after creation (plain builds)
 //   - outputs finite
 //   - positions: tokens_seen grows by exactly what was attended
@@ -116,6 +118,7 @@ struct Session {
   amskv_config cfg;
   std::string policy;
   size_t budget = 0;
+  int32_t windows[4] = {0, 0, 0, 0};  // cfg.layer_window when set
   amskv_session* s = nullptr;
   std::vector<unsigned char> own;  // the caller's block for create_in, when used
   ~Session() { amskv_session_destroy(s); }
@@ -142,6 +145,13 @@ std::string run_session(uint64_t seed, long max_steps, Totals& tot,
   cfg.policy = ss.policy.c_str();
   cfg.n_threads = 1 + pick(2);
   cfg.interval = pick(2) ? 0 : 1 + pick(96);
+  // Sometimes sliding-window layers (0 and 2): windows up to 600 tokens, which some budgets
+  // hold and others shorten.
+  if (cfg.n_layers > 1 && pick(3) == 0) {
+    ss.windows[0] = 1 + pick(600);
+    if (cfg.n_layers > 2) ss.windows[2] = 1 + pick(600);
+    cfg.layer_window = ss.windows;
+  }
   // Budget: the policy's minimum capacity (found by doubling) times 1..4, sometimes the
   // exact minimum byte count.
   int cap = 8;
@@ -165,7 +175,9 @@ std::string run_session(uint64_t seed, long max_steps, Totals& tot,
   } else {
     st = amskv_session_create(&cfg, ss.budget, &ss.s);
   }
-  if (st == AMSKV_E_BUDGET) {
+  // Too small, for the policy or for a fixed interval (the config itself was accepted at a
+  // larger budget above): refused, as it should be.
+  if (st == AMSKV_E_BUDGET || (st == AMSKV_E_INVALID && cfg.interval)) {
     tot.refused_budgets++;
     return "";
   }
@@ -245,11 +257,13 @@ std::string run_session(uint64_t seed, long max_steps, Totals& tot,
              std::to_string(ss.budget);
     if (now.budget_bytes != ss.budget) return "the session reports another budget";
     if (now.tokens_seen != seen) return "tokens_seen does not match the tokens attended";
-    for (int l = 0; l < L; ++l)
-      if (amskv_layer_tokens(ss.s, l) > now.capacity_tokens || amskv_layer_tokens(ss.s, l) < 1)
-        return "layer " + std::to_string(l) + " holds " +
-               std::to_string(amskv_layer_tokens(ss.s, l)) + " tokens, capacity " +
-               std::to_string(now.capacity_tokens);
+    for (int l = 0; l < L; ++l) {
+      const int w = ss.windows[l], held = amskv_layer_tokens(ss.s, l);
+      const int room = !w ? now.capacity_tokens : std::min(w, now.local_capacity_tokens);
+      if (held > room || held < 1)
+        return "layer " + std::to_string(l) + " holds " + std::to_string(held) +
+               " tokens, capacity " + std::to_string(room);
+    }
     for (int i = 0; i < take * qd; ++i)
       if (!std::isfinite(out[i])) return "non-finite attention output";
     if (!ev.problem.empty()) return ev.problem;
