@@ -4,7 +4,8 @@
 // (timed, with the last one's logits) and `--decode` N more decoded one at a time
 // (teacher-forced, so every policy decodes the same tokens), each step what `amskv run` does:
 // every layer, the output layer's logits and a greedy pick (`--temp 0`). An evicting policy
-// gets a budget of `--fraction` of the D + P tokens; the full cache room for all of them. The
+// gets `--fraction` of the bytes the full cache needs for the D + P tokens (as amskv eval's
+// budgets); the full cache room for all of them. The
 // table shows the output layer's share of the decode time; the run ends with its peak
 // resident memory and what it is made of. Not the Google Benchmark programs in tools/microbench/.
 #include <algorithm>
@@ -31,7 +32,9 @@ int cmd_bench(int argc, char** argv) {
       {list_flag("--depth", "LIST", "tokens in the cache before the timed ones", &depths, ','),
        long_flag("--prompt", "P", "prompt tokens prefilled, timed", &prompt, 1, 1 << 20),
        policies_flag(&policies, "a policy to time", nullptr),
-       float_flag("--fraction", "F", "budget of the evicting policies, fraction of depth + prompt",
+       float_flag("--fraction", "F",
+                  "budget of the evicting policies: a fraction of the full cache's bytes for depth "
+                  "+ prompt",
                   &fraction, 1e-3f, 1.f),
        long_flag("--decode", "N", "decode steps timed after the prefill", &decode, 1, 1 << 20),
        string_flag("--text", "FILE", "text to feed (the evaluation's code text)", &text_path),
@@ -68,9 +71,9 @@ int cmd_bench(int argc, char** argv) {
     for (const std::string& pol : policies) {
       const bool full = pol == kFull;
       LlamaParams p;
-      p.kv_budget = full_cache_bytes(
-          m, dtype, full ? (int)(ctx + decode + 8) : (int)std::lround(fraction * ctx),
-          (int)n_threads);
+      p.kv_budget =
+          full ? full_cache_bytes(m, dtype, (int)(ctx + decode + 8), (int)n_threads)
+               : (size_t)(fraction * (double)full_cache_bytes(m, dtype, (int)ctx, (int)n_threads));
       p.kv_dtype = dtype;
       p.policy = pol.c_str();
       p.n_threads = (int)n_threads;
