@@ -101,10 +101,9 @@ int arena_capacity_for(const Geometry& g, NeedsFn needs, size_t header_bytes, si
   int lo = 0, hi = max_capacity;
   while (lo < hi) {
     int mid = lo + (hi - lo + 1) / 2;
-    Geometry at = g;
-    if (shrink_rings && mid < at.window) at.window = mid;
     ArenaLayout a;
-    if (arena_layout(at, needs, mid, header_bytes, &a) && a.total <= budget)
+    if (arena_layout(shrink_rings ? rings_cut_to(g, mid) : g, needs, mid, header_bytes, &a) &&
+        a.total <= budget)
       lo = mid;
     else
       hi = mid - 1;

@@ -88,8 +88,13 @@ struct ArenaLayout {
 // Fills `out` for `capacity` tokens; false if the sizes overflow.
 bool arena_layout(const Geometry& g, NeedsFn needs, int capacity, size_t header_bytes,
                   ArenaLayout* out);
+// `g` with the local layers' rings cut to `capacity` slots when they have more.
+inline Geometry rings_cut_to(Geometry g, int capacity) {
+  if (capacity < g.window) g.window = capacity;
+  return g;
+}
 // Largest capacity in [0, max_capacity] whose layout fits `budget`; 0 if none does. With
-// `shrink_rings` the local layers' rings hold min(g.window, capacity) slots, else g.window.
+// `shrink_rings` the rings are cut to each capacity tried (rings_cut_to), else g.window.
 int arena_capacity_for(const Geometry& g, NeedsFn needs, size_t header_bytes, size_t budget,
                        int max_capacity, bool shrink_rings = false);
 

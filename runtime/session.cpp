@@ -116,9 +116,8 @@ bool shrinks_rings(const Geometry& geo, const Policy& p) {
   return geo.n_local && policy_evicts(p);
 }
 
-Geometry with_rings(Geometry geo, const Policy& p, int capacity) {
-  if (shrinks_rings(geo, p) && capacity < geo.window) geo.window = capacity;
-  return geo;
+Geometry with_rings(const Geometry& geo, const Policy& p, int capacity) {
+  return shrinks_rings(geo, p) ? rings_cut_to(geo, capacity) : geo;
 }
 
 // The policy's scorer keeps expected_attention's query statistics (the cov option applies).

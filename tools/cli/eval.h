@@ -223,7 +223,7 @@ bool write_report(const Eval& ev, const std::vector<std::string>& data, std::str
 bool write_plots(const Eval& ev);
 // --plot-event: one compression event of an ams: policy and of its global top-k twin.
 int plot_event(const Options& o, const LlamaModel& m, const std::vector<int32_t>& text,
-               size_t bytes);
+               size_t budget);
 
 }  // namespace eval
 }  // namespace amskv

@@ -175,12 +175,11 @@ void capture(const amskv_event_info* e, void* user) {
 }  // namespace
 
 int plot_event(const Options& o, const LlamaModel& m, const std::vector<int32_t>& text,
-               size_t bytes) {
+               size_t budget) {
   const std::string& ams = o.plot_policy;
   if (ams.rfind("ams:", 0) != 0) return error(kUsage, "--plot-event wants an ams: policy");
   std::string twin = ams.substr(4);
   twin = twin.substr(0, twin.find(','));  // the scorer alone, as global top-k
-  const size_t budget = bytes;
   const int layer = o.layer >= 0 ? (int)o.layer : m.hp.n_layer / 2;
   if (layer >= m.hp.n_layer) return error(kUsage, "--layer is beyond the model's layers");
   Captured caps[2];

@@ -77,9 +77,10 @@ typedef struct amskv_config {
    * marks a global layer and w > 0 a local one whose token at position p sees the positions
    * (p - w, p]. A local layer holds exactly its last w tokens in a ring of its own (no events,
    * no policy state); the global layers share the rest of the budget under the policy. When
-   * the windows leave an evicting policy less than its minimum, every layer holds the same
-   * number of tokens instead, a local layer its latest ones (a shorter window; "full" is
-   * refused). Read at creation only. At least one layer must be global. */
+   * the budget cannot hold every layer at its window, an evicting policy gives every layer
+   * the same number of tokens instead, a local layer its latest ones (a shorter window;
+   * "full" keeps the windows and is refused). Read at creation only. At least one layer must be
+   * global. */
   const int32_t* layer_window;
 } amskv_config;
 
