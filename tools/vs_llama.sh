@@ -85,7 +85,7 @@ for rep in $(seq "$reps"); do
   taskset -c 0 "$bin/llama-completion" -m "$model" -t 1 -c 256 --context-shift -n 600 \
     --ignore-eos --temp 0 -f "$prompt_file" -no-cnv < /dev/null > /dev/null 2>> "$out/shift.txt" || true
   for pol in ams:tova streaming; do
-    taskset -c 0 "$amskv" run --model "$model" --threads 1 --kv-budget "$kv_bytes" \
+    taskset -c 0 "$amskv" run --model "$model" --threads 1 --kv-budget "$kv_bytes" --kv-dtype f16 \
       --policy "$pol" -n 600 --file "$prompt_file" --ignore-eos --temp 0 2>&1 > /dev/null |
       sed "s/^/$pol /" >> "$out/run.txt"
   done

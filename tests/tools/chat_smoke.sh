@@ -11,9 +11,10 @@ err=$(cat /tmp/amskv_chat_err.$$)
 rm -f /tmp/amskv_chat_err.$$
 echo "$out"
 echo "$err"
-# Two turns answered (one status line each), the first mentions Paris, the session evicts
-# nothing at this size but reports its stats at the end.
+# Two turns answered (one status line each), the first mentions Paris, the session is k8v4
+# (run and chat's default dtype), evicts nothing at this size but reports its stats at the end.
 [ "$(grep -c '^\[.* tokens, .* tok/s; position' <<< "$err")" -eq 2 ] || { echo "chat_smoke: not two turns"; exit 1; }
 grep -q "Paris" <<< "$out" || { echo "chat_smoke: no Paris in the first answer"; exit 1; }
+grep -q "; k8v4, policy " <<< "$err" || { echo "chat_smoke: the default dtype is not k8v4"; exit 1; }
 grep -q "wipe-out rate" <<< "$err" || { echo "chat_smoke: no final stats"; exit 1; }
 echo "chat_smoke: passed"

@@ -69,7 +69,7 @@ def gemma_generation(binary, model_path):
         if not ok:
             failures.append(policy)
     out = run(binary, model_path, "--prompt", "Once upon a time", "-n", "400", "--ignore-eos",
-              "--policy", "ams:tova", "--kv-budget", "4MiB")
+              "--policy", "ams:tova", "--kv-budget", "4MiB", "--kv-dtype", "f16")
     m = re.search(r"KV session ([0-9.]+) of ([0-9.]+) MiB budget.*?; ([0-9]+) events", out.stderr)
     ok = out.returncode == 0 and m and float(m.group(1)) <= float(m.group(2)) and int(m.group(3)) > 0
     print(f"gemma3 400 tokens in 4 MiB: {m.group(0) if m else out.stderr.strip()}: "
