@@ -89,6 +89,15 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
   char* scratch[kScorerScratch];
   for (int i = 0; i < kScorerScratch; ++i) scratch[i] = span<char>(ps, slot, kScorer0 + i);
   ps.scorer->score(c, h, T, scratch, sel);
+  if (p.chunk > 1) {  // the held tokens of one chunk of positions share their mean score
+    const int32_t* pos = kv_positions(c.kv, c.layer, h);
+    for (int j = 0; j < T;) {
+      int e = j;
+      double sum = 0;
+      while (e < T && pos[e] / p.chunk == pos[j] / p.chunk) sum += sel[e++];
+      for (const float mean = (float)(sum / (e - j)); j < e; ++j) sel[j] = mean;
+    }
+  }
   char* ws = span<char>(ps, slot, kSelectWs);
   if (p.kind == PolicyKind::kTopK) {
     topk_select(sel, T, keep, p.n_sink, p.keep_last, kept, ws);

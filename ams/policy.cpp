@@ -72,6 +72,7 @@ const Option kOptions[] = {
     AMSKV_OPT("horizon", kScored, 'i', 1, 1 << 20, ea_horizon),
     AMSKV_OPT("cov", kScored, 'c', 0, 1, ea_diag),
     AMSKV_OPT("seed", kScored, 'u', 0, 0, seed),
+    AMSKV_OPT("chunk", kScored, 'i', 0, 4096, chunk),
     AMSKV_OPT("global_head", kAmsOnly, 'b', 0, 1, global_head),
     AMSKV_OPT("apart", kAmsOnly, 'b', 0, 1, apart),
     AMSKV_OPT("segment_mass", kAmsOnly, 'f', 1e-6, 0.999999, ams.segment_mass),

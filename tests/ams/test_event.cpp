@@ -115,6 +115,29 @@ TEST(EventDriver, TopKKeepsTheBestScoresAndMovesEveryArray) {
   EXPECT_EQ(r.layers[1].cells.n_tokens, 0);  // another layer is untouched
 }
 
+TEST(EventDriver, ChunkKeepsOrDropsWholeChunks) {
+  // Key norms alternate low and high, with a level per chunk of 8 positions: knorm alone keeps
+  // every other token; with chunk=8 it keeps whole chunks (the lowest mean norms), one cut at
+  // most. Positions are 100 + t; chunks 13..22 (positions 104..183) lie between the sinks and
+  // the last 32.
+  auto norm = [](int t) { return (t % 2 ? 1.f : 50.f) + (float)((100 + t) / 8 % 5); };
+  for (const char* policy : {"knorm", "knorm,chunk=8"}) {
+    Rig r(policy, 120, 60);
+    r.fill(120, norm, [](int, int) { return 0.01f; });
+    policy_event(r.ps, r.kv, 0, r.layers[0]);
+    for (int h = 0; h < kKV; ++h) {
+      int per_chunk[32] = {};
+      for (int32_t pos : r.positions(h)) per_chunk[pos / 8]++;
+      int cut = 0;
+      for (int ch = 13; ch <= 22; ++ch) cut += per_chunk[ch] != 0 && per_chunk[ch] != 8;
+      if (std::string(policy) == "knorm")
+        EXPECT_GE(cut, 3) << "h " << h;
+      else
+        EXPECT_LE(cut, 1) << "h " << h;
+    }
+  }
+}
+
 TEST(EventDriver, StreamingKeepsSinksAndTheMostRecent) {
   Rig r("streaming,n_sink=3", 100, 36);
   r.fill(

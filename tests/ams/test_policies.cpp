@@ -26,8 +26,9 @@ std::vector<std::string> all_policies() {
     p.push_back(std::string("ams:") + amskv_scorer_at(i)->name);
   const std::string ref = std::string("ams:") + amskv_scorer_at(0)->name;
   for (const char* opt : {",credit=0", ",mass=0", ",segmenter=fixed,fixed_seg_len=48",
-                          ",global_head=1", ",segmenter=valley", ",apart=1"})
+                          ",global_head=1", ",segmenter=valley", ",apart=1", ",chunk=8"})
     p.push_back(ref + opt);
+  p.push_back(std::string(amskv_scorer_at(0)->name) + ",chunk=8");
   for (int i = 0; i < amskv_scorer_count(); ++i)  // the low-memory statistics
     if (std::string(amskv_scorer_at(i)->evidence) == "queries")
       for (const char* cov : {",cov=diag", ",cov=full"})
