@@ -89,12 +89,15 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
   char* scratch[kScorerScratch];
   for (int i = 0; i < kScorerScratch; ++i) scratch[i] = span<char>(ps, slot, kScorer0 + i);
   ps.scorer->score(c, h, T, scratch, sel);
-  if (p.chunk > 1) {  // the held tokens of one chunk of positions share their mean score
+  if (p.chunk > 1) {
+    // The held tokens of one chunk of positions share their mean score; the must-keep ones
+    // (sinks, the last keep_last) keep theirs, so AMS's picks still cover them as without.
     const int32_t* pos = kv_positions(c.kv, c.layer, h);
-    for (int j = 0; j < T;) {
+    const int lo = std::min(p.n_sink, T), hi = std::max(lo, T - p.keep_last);
+    for (int j = lo; j < hi;) {
       int e = j;
       double sum = 0;
-      while (e < T && pos[e] / p.chunk == pos[j] / p.chunk) sum += sel[e++];
+      while (e < hi && pos[e] / p.chunk == pos[j] / p.chunk) sum += sel[e++];
       for (const float mean = (float)(sum / (e - j)); j < e; ++j) sel[j] = mean;
     }
   }

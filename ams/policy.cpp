@@ -50,7 +50,7 @@ bool parse_float(const char* s, size_t len, double lo, double hi, double* out) {
 }
 
 // Which policies an option applies to.
-enum Applies { kEvicting = 1, kScored = 2, kAmsOnly = 4 };
+enum Applies { kEvicting = 1, kScored = 2, kAmsOnly = 4, kTopKOnly = 8 };
 
 struct Option {
   const char* key;
@@ -72,7 +72,8 @@ const Option kOptions[] = {
     AMSKV_OPT("horizon", kScored, 'i', 1, 1 << 20, ea_horizon),
     AMSKV_OPT("cov", kScored, 'c', 0, 1, ea_diag),
     AMSKV_OPT("seed", kScored, 'u', 0, 0, seed),
-    AMSKV_OPT("chunk", kScored, 'i', 0, 4096, chunk),
+    // Under AMS a chunk's shared score can leave a region without a token (docs/results.md).
+    AMSKV_OPT("chunk", kTopKOnly, 'i', 0, 4096, chunk),
     AMSKV_OPT("global_head", kAmsOnly, 'b', 0, 1, global_head),
     AMSKV_OPT("apart", kAmsOnly, 'b', 0, 1, apart),
     AMSKV_OPT("segment_mass", kAmsOnly, 'f', 1e-6, 0.999999, ams.segment_mass),
@@ -94,7 +95,7 @@ int applies_mask(PolicyKind k) {
     case PolicyKind::kStreaming:
       return kEvicting;
     case PolicyKind::kTopK:
-      return kEvicting | kScored;
+      return kEvicting | kScored | kTopKOnly;
     case PolicyKind::kAms:
       return kEvicting | kScored | kAmsOnly;
   }

@@ -29,9 +29,10 @@ struct Policy {
   int apart;             // 0 (reference): AMS runs over every token, the window's positions
                          // scored the layer's maximum; 1: the must-keep tokens (sinks, the
                          // last keep_last) are kept apart and AMS runs over those between
-  int chunk;             // 0 (reference): each token scored alone; N: every token takes the
-                         // mean score of its chunk (held tokens of positions pos / N alike),
-                         // so a selection keeps or drops a chunk whole (ChunkKV)
+  int chunk;             // global top-k: 0 (reference) each token scored alone; N: every
+                         // token but the must-keep ones takes the mean score of its chunk
+                         // (held tokens of positions pos / N alike), so top-k keeps or drops
+                         // a chunk whole (ChunkKV)
   uint64_t seed;         // random scorer
   amskv_ams_params ams;  // AMS parameters (n_sink / always_keep_last mirror the above)
 };

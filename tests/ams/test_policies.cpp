@@ -26,7 +26,7 @@ std::vector<std::string> all_policies() {
     p.push_back(std::string("ams:") + amskv_scorer_at(i)->name);
   const std::string ref = std::string("ams:") + amskv_scorer_at(0)->name;
   for (const char* opt : {",credit=0", ",mass=0", ",segmenter=fixed,fixed_seg_len=48",
-                          ",global_head=1", ",segmenter=valley", ",apart=1", ",chunk=8"})
+                          ",global_head=1", ",segmenter=valley", ",apart=1"})
     p.push_back(ref + opt);
   p.push_back(std::string(amskv_scorer_at(0)->name) + ",chunk=8");
   for (int i = 0; i < amskv_scorer_count(); ++i)  // the low-memory statistics
@@ -301,6 +301,8 @@ TEST(Policies, OptionsAreCheckedAndDefaultsMatchTheReference) {
              {"ams:tova,min_seg_len=64,max_seg_len=32", "max_seg_len"},
              {"tova,segment_mass=0.1", "no option 'segment_mass'"},
              {"streaming,seed=3", "no option 'seed'"},
+             {"ams:tova,chunk=8", "no option 'chunk'"},
+             {"tova,chunk=-1", "chunk"},
              {"expected_attention,cov=half", "full or diag"},
              {"random,seed=-1", "seed"}};
   for (const Bad& b : bad) {

@@ -185,7 +185,7 @@ int cmd_eval(int argc, char** argv) {
            recall_default.c_str()),
        policies_flag(&o.policies,
                      "a policy to evaluate (all, or all@DTYPE: every scorer as top-k and ams:, and "
-                     "the AMS ablations)",
+                     "the AMS ablations and variants)",
                      &policies_given),
        list_flag("--budgets", "LIST",
                  "fractions of the full cache's bytes at --ctx, or sizes (4MiB)", &o.budgets, ',',

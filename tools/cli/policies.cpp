@@ -62,6 +62,7 @@ std::vector<std::string> eval_policies() {
   for (const char* off :
        {",credit=0", ",min_keep=0", ",mass=0", ",segmenter=fixed", ",apart=1"})
     out.push_back(default_policy() + off);
+  out.push_back(reference_scorer() + ",chunk=16");  // top-k keeping whole chunks
   return out;
 }
 

@@ -111,7 +111,7 @@ std::string random_policy(std::mt19937_64& r) {
   }
   // Scorers of expected future queries model them with a full or a diagonal covariance.
   if (scorer && std::string(scorer->evidence) == "queries" && pick(2)) p += ",cov=diag";
-  if (scorer && pick(4) == 0) p += ",chunk=" + std::to_string(pick(17));
+  if (scorer && p.rfind("ams:", 0) != 0 && pick(4) == 0) p += ",chunk=" + std::to_string(pick(17));
   return p;
 }
 
