@@ -76,6 +76,19 @@ void window_evidence(const PolicyState& ps, const KvCache& kv, int layer, int T,
   }
 }
 
+// Top-k's chunk=N: the held tokens of one chunk of positions (pos / N) share their mean
+// score. The must-keep tokens (sinks, the last keep_last) are kept anyway, so their scores
+// stay out of the means.
+void pool_chunks(const Policy& p, const int32_t* pos, int T, float* sel) {
+  const int lo = std::min(p.n_sink, T), hi = std::max(lo, T - p.keep_last);
+  for (int j = lo; j < hi;) {
+    int e = j;
+    double sum = 0;
+    while (e < hi && pos[e] / p.chunk == pos[j] / p.chunk) sum += sel[e++];
+    for (const float mean = (float)(sum / (e - j)); j < e; ++j) sel[j] = mean;
+  }
+}
+
 // The kept set of head h: streaming, or the scorer's scores through global top-k or AMS.
 void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* slot, int32_t* kept,
                  AmsTrace* trace) {
@@ -89,20 +102,9 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
   char* scratch[kScorerScratch];
   for (int i = 0; i < kScorerScratch; ++i) scratch[i] = span<char>(ps, slot, kScorer0 + i);
   ps.scorer->score(c, h, T, scratch, sel);
-  if (p.chunk > 1) {
-    // The held tokens of one chunk of positions share their mean score; the must-keep ones
-    // (sinks, the last keep_last) keep theirs, so AMS's picks still cover them as without.
-    const int32_t* pos = kv_positions(c.kv, c.layer, h);
-    const int lo = std::min(p.n_sink, T), hi = std::max(lo, T - p.keep_last);
-    for (int j = lo; j < hi;) {
-      int e = j;
-      double sum = 0;
-      while (e < hi && pos[e] / p.chunk == pos[j] / p.chunk) sum += sel[e++];
-      for (const float mean = (float)(sum / (e - j)); j < e; ++j) sel[j] = mean;
-    }
-  }
   char* ws = span<char>(ps, slot, kSelectWs);
   if (p.kind == PolicyKind::kTopK) {
+    if (p.chunk > 1) pool_chunks(p, kv_positions(c.kv, c.layer, h), T, sel);
     topk_select(sel, T, keep, p.n_sink, p.keep_last, kept, ws);
     return;
   }

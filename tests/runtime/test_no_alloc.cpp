@@ -51,6 +51,7 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
   names.push_back(std::string("ams:") + amskv_scorer_at(0)->name +
                   ",segmenter=valley,global_head=1");
   names.push_back(std::string("ams:") + amskv_scorer_at(0)->name + ",apart=1");
+  names.push_back(std::string(amskv_scorer_at(0)->name) + ",chunk=8");
   int i = 0;
   for (const std::string& name : names) {
     cases.push_back(Case{name.c_str(), (amskv_dtype)(i % 5), 1 + i % 2});
