@@ -172,7 +172,7 @@ void policy_init(PolicyState* ps, const Policy& p, const Geometry& g, const Aren
   s.scorer = policy_scored(p) ? &scorer_at(p.scorer) : nullptr;
   s.target = target;
   s.group = g.n_q_heads / g.n_kv_heads;
-  s.ch_window = s.ch_credit = -1;
+  s.ch_window = s.ch_credit = s.ch_surprisal = -1;
   int ch = 0;
   if (policy_evicts(p)) s.ch_window = ch++;
   if (p.kind == PolicyKind::kAms && p.ams.use_credit) s.ch_credit = ch++;
@@ -181,6 +181,7 @@ void policy_init(PolicyState* ps, const Policy& p, const Geometry& g, const Aren
     ScorerNeeds sn{};
     s.scorer->needs(p, g, layout.capacity, &sn);
     s.scorer_window = sn.window;
+    s.ch_surprisal = sn.surprisal ? s.ch_scorer[0] : -1;
   }
   s.head_state = (float*)(base + layout.head_state);
   s.head_floats = layout.head_floats;
@@ -189,6 +190,16 @@ void policy_init(PolicyState* ps, const Policy& p, const Geometry& g, const Aren
   s.rope_theta = rope_theta;
   s.neox = neox;
   *ps = s;
+}
+
+void policy_set_surprisal(const PolicyState& ps, const KvCache& kv, int layer, const LayerState& l,
+                          int32_t pos, float nats) {
+  for (int h = 0; h < kv.g.n_kv_heads; ++h) {
+    const int32_t* p = kv_positions(kv, layer, h);
+    const int32_t* at = std::lower_bound(p, p + l.cells.n_tokens, pos);
+    if (at != p + l.cells.n_tokens && *at == pos)
+      kv_f32(kv, ps.ch_surprisal, layer, h)[at - p] = nats;
+  }
 }
 
 void policy_store(const PolicyState& ps, const KvCache& kv, int layer, LayerState& l, int h,

@@ -33,6 +33,7 @@ struct PolicyState {
   int ch_credit;         // channel of the AMS credit; -1 without
   int ch_scorer[kScorerChannels];
   int scorer_window;  // ScorerNeeds::window of the scorer (0: none)
+  int ch_surprisal;   // the channel amskv_set_surprisal writes; -1: the scorer reads none
   float* head_state;  // [n_layers][n_q_heads][head_floats]
   // The session's layer of each global-layer index (the policy runs on global layers only and
   // indexes them among themselves); null: the same numbers.
@@ -69,6 +70,10 @@ void policy_observe(const PolicyState& ps, const KvCache& kv, int layer, LayerSt
 // After every head of the step was observed (serial).
 void policy_step(const PolicyState& ps, const KvCache& kv, int layer, LayerState& l, int n_keys,
                  int32_t pos);
+// The app's surprisal of the token at `pos` (ch_surprisal >= 0), in every KV head of the
+// layer that holds it.
+void policy_set_surprisal(const PolicyState& ps, const KvCache& kv, int layer, const LayerState& l,
+                          int32_t pos, float nats);
 // A compression event: every KV head of the full layer keeps ps.target tokens.
 void policy_event(PolicyState& ps, const KvCache& kv, int layer, LayerState& l);
 

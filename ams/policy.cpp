@@ -71,6 +71,7 @@ const Option kOptions[] = {
     AMSKV_OPT("ea_window", kScored, 'i', 1, 1 << 20, ea_window),
     AMSKV_OPT("horizon", kScored, 'i', 1, 1 << 20, ea_horizon),
     AMSKV_OPT("cov", kScored, 'c', 0, 1, ea_diag),
+    AMSKV_OPT("radius", kScored, 'i', 0, 4096, radius),
     AMSKV_OPT("seed", kScored, 'u', 0, 0, seed),
     // Under AMS a chunk's shared score can leave a region without a token (docs/results.md).
     AMSKV_OPT("chunk", kTopKOnly, 'i', 0, 4096, chunk),
@@ -187,6 +188,7 @@ bool policy_parse(const char* text, Policy* out, char* err) {
   p.snap_window = 64;
   p.ea_window = 256;
   p.ea_horizon = 512;
+  p.radius = 8;
   p.ea_cov_auto = true;
   p.ams = ams_params_default();
   const char* comma = std::strchr(text, ',');

@@ -33,6 +33,7 @@ struct Policy {
                          // token but the must-keep ones takes the mean score of its chunk
                          // (held tokens of positions pos / N alike), so top-k keeps or drops
                          // a chunk whole (ChunkKV)
+  int radius;            // surprisal scorer: positions on each side a surprise covers
   uint64_t seed;         // random scorer
   amskv_ams_params ams;  // AMS parameters (n_sink / always_keep_last mirror the above)
 };

@@ -25,6 +25,10 @@ void keydiff_scores(const float* keys, int T, int d, float* out);
 // knorm: -||k_j||.
 void knorm_scores(const float* keys, int T, int d, float* out);
 
+// surprisal: out[j] = the largest nats[i] over the held tokens i with |pos[i] - pos[j]| <=
+// radius (pos ascending).
+void surprisal_scores(const float* nats, const int32_t* pos, int T, int radius, float* out);
+
 // streaming: the first n_sink tokens, then the newest ones.
 void streaming_scores(int T, int n_sink, float* out);
 

@@ -30,6 +30,7 @@ struct Policy;
   X(expected_attention)  \
   X(keydiff)             \
   X(knorm)               \
+  X(surprisal)           \
   X(random)              \
   X(streaming)           \
   /* one line per scorer, above this one */
@@ -48,6 +49,7 @@ struct ScorerNeeds {
   bool moves[kScorerChannels];     // true: travels with its token at compaction
   size_t head_floats;              // floats per (layer, query head)
   size_t scratch[kScorerScratch];  // bytes of each per-thread event scratch span
+  bool surprisal;                  // channel 0 holds the surprisal amskv_set_surprisal gives
 };
 
 // The policy's per-layer counters (part of the session's 32-byte LayerState).

@@ -105,6 +105,26 @@ amskv_status amskv_set_event_observer(amskv_session* s, amskv_event_observer fn,
   return AMSKV_OK;
 }
 
+amskv_status amskv_set_surprisal(amskv_session* s, int32_t pos, float nats) {
+  if (!session_valid(s)) {
+    set_thread_error("%s", kNoSession);
+    return AMSKV_E_NULL;
+  }
+  if (!(nats >= 0.f && nats <= AMSKV_MAX_ABS)) {
+    format_error(s->error, "surprisal must be finite and >= 0, got %g", (double)nats);
+    return AMSKV_E_INVALID;
+  }
+  if (s->policy.ch_surprisal < 0) return AMSKV_OK;
+  for (int l = 0; l < s->geo.n_layers; ++l)
+    if (!s->layer_window[l])
+      policy_set_surprisal(s->policy, s->kv, s->layer_index[l], s->layers[l], pos, nats);
+  return AMSKV_OK;
+}
+
+int amskv_uses_surprisal(const amskv_session* s) {
+  return session_valid(s) && s->policy.ch_surprisal >= 0;
+}
+
 int amskv_layer_tokens(const amskv_session* s, int layer) {
   if (!session_valid(s) || layer < 0 || layer >= s->geo.n_layers) return -1;
   return s->layers[layer].cells.n_tokens;

@@ -318,7 +318,7 @@ amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, con
 size_t llama_context_bytes(const LlamaContext& c) {
   size_t floats = 0;
   for (const std::vector<float>* v :
-       {&c.x, &c.xb, &c.q, &c.k, &c.v, &c.att, &c.hb, &c.hb2, &c.rope})
+       {&c.x, &c.xb, &c.q, &c.k, &c.v, &c.att, &c.hb, &c.hb2, &c.rope, &c.logits, &c.last})
     floats += v->capacity();
   return floats * 4 + c.xq.q.capacity() * 2 + (c.xq.d.capacity() + c.xq.s.capacity()) * 4 +
          c.xq.lo.capacity() + c.xq.hi.capacity() + onednn_plan_bytes(c.xq.dnn);
@@ -330,6 +330,8 @@ bool llama_context_copy(LlamaContext* dst, const LlamaContext& src, std::string*
     return *err = amskv_last_error(dst->kv), false;
   dst->pos = src.pos;
   dst->broken = false;
+  dst->have_last = src.have_last;
+  std::copy(src.last.begin(), src.last.end(), dst->last.begin());  // the same sizes
   return true;
 }
 
@@ -380,6 +382,10 @@ bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams&
   c->hb.assign(B * hp.n_ff, 0.f);
   c->hb2.assign(B * hp.n_ff, 0.f);
   c->rope.assign(m.rope_in_runner ? B * 4 * hp.head_dim : 0, 0.f);
+  c->surprisal = amskv_uses_surprisal(c->kv) != 0;
+  c->have_last = false;
+  c->logits.assign(c->surprisal ? B * hp.n_vocab : 0, 0.f);
+  c->last.assign(c->surprisal ? (size_t)hp.n_vocab : 0, 0.f);
   const size_t k_max = std::max({(size_t)hp.n_embd, q_dim, (size_t)hp.n_ff});
   matmul_scratch_init(&c->xq, (int)B, (int)k_max);
   return true;
@@ -388,6 +394,28 @@ bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams&
 namespace {
 
 enum class Mode { kPrefill, kDecode, kDecodeMany };
+
+// s's session takes the surprisal of `token` at `pos` from s.last (0 for the first token),
+// and s.last becomes `row`, the logits after it.
+bool give_surprisal(LlamaContext& s, int32_t pos, int32_t token, const float* row) {
+  double nats = 0;
+  if (s.have_last) {
+    const float* r = s.last.data();
+    float mx = r[0];
+    for (size_t i = 1; i < s.last.size(); ++i) mx = r[i] > mx ? r[i] : mx;
+    double sum = 0;
+    for (size_t i = 0; i < s.last.size(); ++i) sum += std::exp((double)r[i] - mx);
+    nats = std::max(0.0, mx + std::log(sum) - r[token]);
+  }
+  std::copy(row, row + s.last.size(), s.last.begin());
+  s.have_last = true;
+  const amskv_status st = amskv_set_surprisal(s.kv, pos, (float)nats);
+  if (st == AMSKV_OK) return true;
+  s.status = st;
+  s.error = std::string("surprisal: ") + amskv_last_error(s.kv);
+  s.broken = true;  // the token is in the cache already
+  return false;
+}
 
 // n <= max_batch tokens through every layer. kPrefill: tokens at c.pos, c.pos + 1, ... with
 // amskv_prefill; kDecode: one token at c.pos with amskv_attend; kDecodeMany: token t is the
@@ -499,29 +527,42 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
       for (int t = 0; t < n; ++t) rmsnorm(xb + t * E, xb + t * E, L.post_ffn_norm, E, hp.rms_eps);
     for (size_t i = 0; i < (size_t)n * E; ++i) x[i] += xb[i];
   }
-  // The output layer: every token's logits with kDecodeMany, else the last token's.
-  const bool many = mode == Mode::kDecodeMany;
+  // The output layer: every token's logits with kDecodeMany, else the last token's (every
+  // token's into c.logits when the session reads surprisals).
+  const bool many = mode == Mode::kDecodeMany, every = !many && c.surprisal;
+  const int32_t pos0 = many ? 0 : c.pos;
   if (many)
     for (int t = 0; t < n; ++t) seqs[t]->pos += 1;
   else
     c.pos += n;
-  if (logits) {
+  float* rows_out = every ? c.logits.data() : logits;
+  if (rows_out) {
     const auto t0 = std::chrono::steady_clock::now();
-    const int first = many ? 0 : n - 1, rows = many ? n : 1;
+    const int first = many || every ? 0 : n - 1, rows = many || every ? n : 1;
+    const size_t V = (size_t)hp.n_vocab;
     for (int t = 0; t < rows; ++t)
       rmsnorm(xb + t * E, x + (first + t) * E, m.output_norm, E, hp.rms_eps);
-    const MatmulOut out[] = {{&m.output, logits}};
+    const MatmulOut out[] = {{&m.output, rows_out}};
     matmul(out, 1, xb, rows, xq, nt);
     // Weights of an untrusted file can make them NaN or Inf; nothing downstream (sampling,
     // log-probabilities) means anything then.
-    for (size_t i = 0; i < (size_t)rows * hp.n_vocab; ++i)
-      if (!std::isfinite(logits[i])) {
+    for (size_t i = 0; i < (size_t)rows * V; ++i)
+      if (!std::isfinite(rows_out[i])) {
         c.error =
             "llama: the logits are not finite (the model's weights hold NaN, Inf or "
             "values that overflow)";
         c.broken = true;  // the tokens are in the cache already
         return false;
       }
+    for (int t = 0; t < n && (every || many); ++t) {
+      LlamaContext& s = every ? c : *seqs[t];
+      if (s.surprisal &&
+          !give_surprisal(s, every ? pos0 + t : s.pos - 1, tokens[t], rows_out + t * V)) {
+        if (&s != &c) c.error = s.error;
+        return false;
+      }
+    }
+    if (every && logits) std::copy(rows_out + (n - 1) * V, rows_out + n * V, logits);
     c.output_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
@@ -568,6 +609,8 @@ bool llama_decode_many(LlamaContext& work, LlamaContext* const* seqs, const int3
       return fail(&work.error, "llama: decode_many sequences must use the work context's model");
     for (int u = 0; u < t; ++u)
       if (seqs[u] == seqs[t]) return fail(&work.error, "llama: a sequence appears twice");
+    if (seqs[t]->surprisal && !logits)
+      return fail(&work.error, "llama: decode_many needs logits for a policy that reads surprisal");
     if (!check_call(*seqs[t], tokens + t, 1)) {
       work.error = seqs[t]->error;
       return false;

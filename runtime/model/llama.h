@@ -126,6 +126,12 @@ struct LlamaContext {
   std::vector<float> x, xb, q, k, v, att, hb, hb2;
   std::vector<float> rope;    // [max_batch][2][2 head_dim]: the tokens' RoPE tables (runner)
   MatmulScratch xq;           // the input of a matrix product quantized to 16 bits
+  // With a policy that reads surprisals (amskv_uses_surprisal) every call computes every
+  // token's logits and gives the session each token's surprisal: `logits` [max_batch][n_vocab]
+  // holds a call's rows, `last` [n_vocab] the row that predicts the next token.
+  bool surprisal = false;
+  bool have_last = false;
+  std::vector<float> logits, last;
   double output_seconds = 0;  // spent in the output layer (final norm and logits), all calls
 
   LlamaContext() = default;
@@ -147,7 +153,7 @@ size_t llama_context_bytes(const LlamaContext& c);
 bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams& p,
                         std::string* err);
 
-// dst takes src's tokens and position (amskv_session_copy: both made with the same model,
+// dst takes src's tokens, position and last logits (amskv_session_copy: both made with the same model,
 // budget, dtype and policy); false + err otherwise, dst unchanged. No allocation.
 bool llama_context_copy(LlamaContext* dst, const LlamaContext& src, std::string* err);
 

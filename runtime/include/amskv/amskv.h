@@ -179,6 +179,16 @@ amskv_status amskv_get_stats(const amskv_session* session, amskv_stats* out);
  * nothing extra. */
 amskv_status amskv_set_event_observer(amskv_session* session, amskv_event_observer fn, void* user);
 
+/* The model's surprisal of the token at `pos`, -log p(token | the tokens before it) in nats,
+ * for the `surprisal` scorer: call it once the token went through every layer (a token's
+ * surprisal is 0 until then). A token no layer holds any more is skipped; with another
+ * scorer the call does nothing. AMSKV_E_INVALID (session unchanged) for a negative, NaN or
+ * infinite value. */
+amskv_status amskv_set_surprisal(amskv_session* session, int32_t pos, float nats);
+
+/* 1 when the session's policy reads surprisals (amskv_set_surprisal), else 0. */
+int amskv_uses_surprisal(const amskv_session* session);
+
 /* Tokens layer `layer` holds now (per KV head); -1 for a bad session or layer. */
 int amskv_layer_tokens(const amskv_session* session, int layer);
 
@@ -209,7 +219,7 @@ int amskv_isa_available(const char* name);
 typedef struct amskv_scorer_info {
   const char* name;     /* as it appears in policy strings */
   const char* summary;  /* one line: what a token's score is */
-  const char* evidence; /* what it reads: "attention", "queries", "keys" or "none" */
+  const char* evidence; /* what it reads: "attention", "queries", "keys", "surprisal" or "none" */
   int baseline;         /* 1: a reference point (recency, chance), not an importance estimate */
 } amskv_scorer_info;
 
