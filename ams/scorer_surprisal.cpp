@@ -33,8 +33,8 @@ void store(const ScorerCtx& c, int h, int slot) {
 }
 
 void score(const ScorerCtx& c, int h, int T, char* const*, float* out) {
-  surprisal_scores(kv_f32(c.kv, c.ch[0], c.layer, h), kv_positions(c.kv, c.layer, h), T,
-                   c.p.radius, out);
+  surprisal_scores(kv_f32(c.kv, c.ch[0], c.layer, h), kv_positions(c.kv, c.layer, h), T, c.p.radius,
+                   out);
 }
 
 }  // namespace

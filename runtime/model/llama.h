@@ -124,8 +124,8 @@ struct LlamaContext {
   // Activations, [max_batch][...]: the residual stream x, a normed/projected scratch xb,
   // q, k, v, the attention output att, and the FFN's gate and up projections.
   std::vector<float> x, xb, q, k, v, att, hb, hb2;
-  std::vector<float> rope;    // [max_batch][2][2 head_dim]: the tokens' RoPE tables (runner)
-  MatmulScratch xq;           // the input of a matrix product quantized to 16 bits
+  std::vector<float> rope;  // [max_batch][2][2 head_dim]: the tokens' RoPE tables (runner)
+  MatmulScratch xq;         // the input of a matrix product quantized to 16 bits
   // With a policy that reads surprisals (amskv_uses_surprisal) every call computes every
   // token's logits and gives the session each token's surprisal: `logits` [max_batch][n_vocab]
   // holds a call's rows, `last` [n_vocab] the row that predicts the next token.
@@ -153,8 +153,8 @@ size_t llama_context_bytes(const LlamaContext& c);
 bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams& p,
                         std::string* err);
 
-// dst takes src's tokens, position and last logits (amskv_session_copy: both made with the same model,
-// budget, dtype and policy); false + err otherwise, dst unchanged. No allocation.
+// dst takes src's tokens, position and last logits (amskv_session_copy: both made with the same
+// model, budget, dtype and policy); false + err otherwise, dst unchanged. No allocation.
 bool llama_context_copy(LlamaContext* dst, const LlamaContext& src, std::string* err);
 
 // n tokens at positions pos, pos + 1, ...: max_batch tokens per pass over the weights,

@@ -138,6 +138,35 @@ TEST(EventDriver, ChunkKeepsOrDropsWholeChunks) {
   }
 }
 
+TEST(EventDriver, SurprisalKeepsTheSurprisingTokensAndTheirNeighbours) {
+  // Three surprising tokens among predictable ones, set the way amskv_set_surprisal does (a
+  // position no head holds is skipped). With radius 3 the event keeps 7 positions around
+  // each: 21 of the 24 slots between the sinks and the last 32, then the best of the rest.
+  Rig r("surprisal,radius=3", 120, 60);
+  r.fill(
+      120, [](int) { return 1.f; }, [](int, int) { return 0.01f; });
+  const int peaks[] = {20, 45, 70};
+  for (int t = 0; t < 120; ++t) {
+    float nats = 0.1f + 0.001f * (float)t;  // below any peak; later ones a little higher
+    for (int p : peaks) nats = t == p ? 9.f : nats;
+    policy_set_surprisal(r.ps, r.kv, 0, r.layers[0], 100 + t, nats);
+  }
+  policy_set_surprisal(r.ps, r.kv, 0, r.layers[0], 5000, 1.f);  // not held: nothing happens
+  policy_event(r.ps, r.kv, 0, r.layers[0]);
+  std::vector<int32_t> want;
+  for (int t = 0; t < 4; ++t) want.push_back(100 + t);
+  for (int p : peaks)
+    for (int t = p - 3; t <= p + 3; ++t) want.push_back(100 + t);
+  for (int t = 85; t < 88; ++t) want.push_back(100 + t);  // the 3 highest of the others
+  for (int t = 88; t < 120; ++t) want.push_back(100 + t);
+  std::sort(want.begin(), want.end());
+  for (int h = 0; h < kKV; ++h) EXPECT_EQ(r.positions(h), want) << "h " << h;
+  // The surprisals travelled with their tokens.
+  const float* ch = kv_f32(r.kv, r.ps.ch_surprisal, 0, 0);
+  EXPECT_EQ(ch[4], 0.1f + 0.001f * 17.f);
+  EXPECT_EQ(ch[7], 9.f);
+}
+
 TEST(EventDriver, StreamingKeepsSinksAndTheMostRecent) {
   Rig r("streaming,n_sink=3", 100, 36);
   r.fill(

@@ -292,6 +292,28 @@ TEST(Scores, WindowScoresByHand) {
   EXPECT_FLOAT_EQ(out[7], mx);
 }
 
+TEST(Scores, SurprisalIsTheLargestWithinTheRadius) {
+  // Held positions with gaps (as after events), random surprisals, against brute force.
+  std::mt19937 rng(5);
+  for (int radius : {0, 1, 3, 8, 40}) {
+    std::vector<int32_t> pos;
+    for (int32_t p = 0; (int)pos.size() < 200; p += 1 + (int32_t)(rng() % 4)) pos.push_back(p);
+    std::vector<float> nats(200), out(200);
+    for (float& x : nats) x = (float)(rng() % 1000) / 100.f;
+    amskv::surprisal_scores(nats.data(), pos.data(), 200, radius, out.data());
+    for (int j = 0; j < 200; ++j) {
+      float want = 0.f;
+      for (int i = 0; i < 200; ++i) {
+        if (std::abs(pos[i] - pos[j]) <= radius) want = std::max(want, nats[i]);
+      }
+      ASSERT_EQ(out[j], want) << "radius " << radius << " j " << j;
+    }
+    if (radius == 0) {
+      EXPECT_EQ(out, nats);
+    }
+  }
+}
+
 TEST(Scores, RandomIsSeededAndStreamingPrefersSinksThenRecent) {
   float a[64], b[64], c[64];
   amskv::random_scores(7, 3, 1, 2, 64, a);

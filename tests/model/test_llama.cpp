@@ -313,8 +313,8 @@ TEST_F(TinyLlama, ASmallBudgetStillRunsAndEvicts) {
 // The evaluation decodes many policies in lockstep; each sequence must get exactly what it
 // would alone (the same per-token products and attention), evictions included.
 TEST_F(TinyLlama, DecodeManyMatchesDecodingEachSequenceAlone) {
-  const char* policies[] = {"full", "streaming", "tova", "ams:tova", "ams:keydiff"};
-  const int n_seq = 5, cap = 128;
+  const char* policies[] = {"full", "streaming", "tova", "ams:tova", "ams:keydiff", "surprisal"};
+  const int n_seq = 6, cap = 128;
   const std::vector<int32_t> ids = prompt(cap * 2 + 40);
   const int V = model_->hp.n_vocab;
   LlamaContext alone[n_seq], many[n_seq];
@@ -347,6 +347,70 @@ TEST_F(TinyLlama, DecodeManyMatchesDecodingEachSequenceAlone) {
   EXPECT_FALSE(llama_decode_many(many[0], twice, step.data(), 2, got.data()));
   EXPECT_FALSE(llama_decode_many(alone[0], seqs, step.data(), 2, got.data()));
   EXPECT_EQ(many[1].pos, (int32_t)ids.size());
+  // A sequence whose policy reads surprisals needs the logits.
+  LlamaContext* sup[] = {seqs[5]};
+  EXPECT_FALSE(llama_decode_many(many[0], sup, step.data(), 1, nullptr));
+  EXPECT_NE(many[0].error.find("surprisal"), std::string::npos) << many[0].error;
+}
+
+// The runner gives the session each token's surprisal under the model: with radius 0 the
+// first event keeps, between the sinks and the last 32, the tokens the full cache's logits
+// found least likely. Token by token and in prompt batches alike (the batches' logits may
+// differ in the last bits, so a kept token may tie a dropped one within 1e-3 nats).
+TEST_F(TinyLlama, SurprisalsComeFromTheModelsLogits) {
+  const int cap = 128, n = cap + 1;
+  const std::vector<int32_t> ids = prompt(n);
+  const int V = model_->hp.n_vocab;
+  std::vector<double> nll(n, 0.0);
+  LlamaContext f;
+  init(&f, "full", budget_for(n, "full"));
+  std::vector<float> logits(V);
+  for (int t = 0; t < n; ++t) {
+    if (t > 0) {
+      double mx = logits[0], sum = 0;
+      for (float x : logits) mx = std::max(mx, (double)x);
+      for (float x : logits) sum += std::exp(x - mx);
+      nll[t] = mx + std::log(sum) - logits[ids[t]];
+    }
+    ASSERT_TRUE(llama_decode(f, ids[t], logits.data())) << f.error;
+  }
+  struct First {
+    std::vector<int32_t> pos, kept;
+  };
+  for (bool batched : {false, true}) {
+    LlamaContext c;
+    init(&c, "surprisal,radius=0", budget_for(cap, "surprisal,radius=0"));
+    ASSERT_TRUE(c.surprisal);
+    First first;
+    amskv_set_event_observer(
+        c.kv,
+        [](const amskv_event_info* e, void* u) {
+          First& fe = *(First*)u;
+          if (e->layer != 0 || e->kv_head != 0 || !fe.pos.empty()) return;
+          fe.pos.assign(e->positions, e->positions + e->n_tokens);
+          fe.kept.assign(e->kept, e->kept + e->n_keep);
+        },
+        &first);
+    if (batched)
+      ASSERT_TRUE(llama_prefill(c, ids.data(), n, nullptr)) << c.error;
+    else
+      for (int t = 0; t < n; ++t) ASSERT_TRUE(llama_decode(c, ids[t], nullptr)) << c.error;
+    ASSERT_EQ((int)first.pos.size(), cap);
+    std::vector<bool> kept(cap, false);
+    for (int32_t s : first.kept) kept[s] = true;
+    // Slots are positions here (nothing was evicted before). The middle: 4 .. cap - 33.
+    std::vector<double> middle(nll.begin() + 4, nll.begin() + cap - 32);
+    const int picks = (int)first.kept.size() - 4 - 32;
+    ASSERT_GT(picks, 0);
+    std::sort(middle.rbegin(), middle.rend());
+    const double threshold = middle[picks - 1];
+    for (int t = 4; t < cap - 32; ++t) {
+      if (kept[t])
+        EXPECT_GE(nll[t], threshold - 1e-3) << "batched " << batched << " kept " << t;
+      else
+        EXPECT_LE(nll[t], threshold + 1e-3) << "batched " << batched << " dropped " << t;
+    }
+  }
 }
 
 TEST_F(TinyLlama, TheFullPolicyRefusesToOverflowCleanly) {
@@ -468,28 +532,30 @@ TEST_F(TinyLlama, OnednnContextsDecodeWithoutAllocating) {
 }
 
 TEST_F(TinyLlama, NoAllocationPerToken) {
-  LlamaContext c;
-  init(&c, "streaming", budget_for(128, "streaming"), 2);
-  Sampler s;
-  ASSERT_TRUE(sampler_init(&s, model_->hp.n_vocab, {0.8f, 40, 0.9f, 7}, nullptr));
-  std::vector<float> logits(model_->hp.n_vocab);
-  const std::vector<int32_t> ids = prompt(300);
-  ASSERT_TRUE(llama_prefill(c, ids.data(), 20, logits.data()));  // warms the thread pool
-  const long counting = alloc_count_total();
-  void* (*volatile do_malloc)(size_t) = malloc;  // not a call the compiler may elide
-  free(do_malloc(16));
-  ASSERT_EQ(alloc_count_total() - counting, 1) << "malloc is not being counted";
-  const long before = alloc_count_total();
-  ASSERT_TRUE(llama_prefill(c, ids.data() + 20, 100, logits.data()));
-  int32_t next = sampler_sample(s, logits.data());
-  for (int i = 0; i < 200; ++i) {  // past capacity: events too
-    ASSERT_TRUE(llama_decode(c, next, logits.data()));
-    next = sampler_sample(s, logits.data());
+  for (const char* policy : {"streaming", "surprisal"}) {
+    LlamaContext c;
+    init(&c, policy, budget_for(128, policy), 2);
+    Sampler s;
+    ASSERT_TRUE(sampler_init(&s, model_->hp.n_vocab, {0.8f, 40, 0.9f, 7}, nullptr));
+    std::vector<float> logits(model_->hp.n_vocab);
+    const std::vector<int32_t> ids = prompt(300);
+    ASSERT_TRUE(llama_prefill(c, ids.data(), 20, logits.data()));  // warms the thread pool
+    const long counting = alloc_count_total();
+    void* (*volatile do_malloc)(size_t) = malloc;  // not a call the compiler may elide
+    free(do_malloc(16));
+    ASSERT_EQ(alloc_count_total() - counting, 1) << "malloc is not being counted";
+    const long before = alloc_count_total();
+    ASSERT_TRUE(llama_prefill(c, ids.data() + 20, 100, logits.data()));
+    int32_t next = sampler_sample(s, logits.data());
+    for (int i = 0; i < 200; ++i) {  // past capacity: events too
+      ASSERT_TRUE(llama_decode(c, next, logits.data()));
+      next = sampler_sample(s, logits.data());
+    }
+    EXPECT_EQ(alloc_count_total() - before, 0) << policy;
+    amskv_stats st;
+    amskv_get_stats(c.kv, &st);
+    EXPECT_GT(st.events, 0u) << policy;
   }
-  EXPECT_EQ(alloc_count_total() - before, 0);
-  amskv_stats st;
-  amskv_get_stats(c.kv, &st);
-  EXPECT_GT(st.events, 0u);
 }
 
 // The gemma3 path too: the runner's own RoPE tables, q/k norms, local layers' rings.

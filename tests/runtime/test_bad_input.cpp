@@ -58,6 +58,9 @@ struct Twins {
       ASSERT_EQ(b.attend(l, pos, in.q.data(), in.k.data(), in.v.data(), ob.data()), AMSKV_OK);
       ASSERT_EQ(0, std::memcmp(oa.data(), ob.data(), oa.size() * 4)) << "diverged at " << pos;
     }
+    const float nats = (float)(rng() % 1000) / 100.f;  // the surprisal scorer's evidence
+    ASSERT_EQ(a.set_surprisal(pos, nats), AMSKV_OK);
+    ASSERT_EQ(b.set_surprisal(pos, nats), AMSKV_OK);
     ++pos;
   }
   void expect_same_state() {
@@ -147,6 +150,23 @@ TEST_P(BadInputPerPolicy, RejectedDecodeCallsChangeNothing) {
   EXPECT_EQ(amskv_layer_positions(nullptr, 0, 0, pos, 4), -1);
   EXPECT_EQ(amskv_layer_positions(t.a.get(), 0, 0, nullptr, 4), -1);
   EXPECT_EQ(amskv_layer_positions(t.a.get(), 0, 0, pos, -1), -1);
+  EXPECT_EQ(amskv_set_surprisal(nullptr, 0, 1.f), AMSKV_E_NULL);
+  for (float nats : {nan, inf, -1.f, -inf}) {
+    EXPECT_EQ(t.a.set_surprisal(t.pos - 2, nats), AMSKV_E_INVALID) << nats;
+    EXPECT_NE(std::string(t.a.last_error()).find("surprisal must be finite and >= 0"),
+              std::string::npos)
+        << t.a.last_error();
+  }
+  EXPECT_EQ(amskv_uses_surprisal(t.a.get()), std::string(GetParam()).rfind("surprisal", 0) == 0);
+  EXPECT_EQ(amskv_uses_surprisal(nullptr), 0);
+  for (int i = 0; i < 200; ++i) t.step();  // more events: the twins still agree
+  for (int l = 0; l < kLayers; ++l)
+    for (int h = 0; h < kKV; ++h) {
+      std::vector<int32_t> pa(512), pb(512);
+      const int na = amskv_layer_positions(t.a.get(), l, h, pa.data(), 512);
+      ASSERT_EQ(na, amskv_layer_positions(t.b.get(), l, h, pb.data(), 512));
+      EXPECT_EQ(pa, pb) << "layer " << l << " head " << h;
+    }
   EXPECT_EQ(amskv_session_copy(nullptr, t.a.get()), AMSKV_E_NULL);
   EXPECT_EQ(amskv_session_copy(t.a.get(), nullptr), AMSKV_E_NULL);
   t.expect_same_state();
@@ -154,7 +174,7 @@ TEST_P(BadInputPerPolicy, RejectedDecodeCallsChangeNothing) {
 
 INSTANTIATE_TEST_SUITE_P(Policies, BadInputPerPolicy,
                          ::testing::Values("streaming", "ams:tova", "h2o",
-                                           "ams:expected_attention,cov=diag"),
+                                           "ams:expected_attention,cov=diag", "surprisal,radius=2"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n)

@@ -1,6 +1,6 @@
 // After creation a session allocates nothing: this binary replaces malloc and friends with
-// counting versions (tools/alloc_count.cpp) and runs attend, prefill and eviction under every dtype
-// and policy.
+// counting versions (tools/alloc_count.cpp) and runs attend, prefill, eviction and
+// amskv_set_surprisal under every dtype and policy.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -81,10 +81,12 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
       for (float& x : *b) x = u(rng);
     const long before = allocs();
     ASSERT_EQ(amskv_prefill(s, 0, 0, n, q.data(), k.data(), v.data(), out.data()), AMSKV_OK);
-    for (int t = 0; t < n; ++t)
+    for (int t = 0; t < n; ++t) {
       ASSERT_EQ(amskv_attend(s, 1, t, q.data() + t * 6 * 64, k.data() + t * 2 * 64,
                              v.data() + t * 2 * 64, out.data()),
                 AMSKV_OK);
+      ASSERT_EQ(amskv_set_surprisal(s, t, (float)(t % 7)), AMSKV_OK);  // the surprisal scorer's
+    }
     // Rejected calls and the read-only calls allocate nothing either.
     EXPECT_EQ(amskv_attend(s, 1, 0, q.data(), k.data(), v.data(), out.data()), AMSKV_E_POSITION);
     amskv_get_stats(s, &st);

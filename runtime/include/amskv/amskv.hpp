@@ -53,6 +53,7 @@ class Session {
   }
   // This session takes what `src` holds (amskv_session_copy: same config and block size).
   amskv_status copy_from(const Session& src) { return amskv_session_copy(s_, src.s_); }
+  amskv_status set_surprisal(int32_t pos, float nats) { return amskv_set_surprisal(s_, pos, nats); }
   int layer_tokens(int layer) const { return amskv_layer_tokens(s_, layer); }
   const char* last_error() const { return amskv_last_error(s_); }
 
