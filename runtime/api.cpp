@@ -111,7 +111,8 @@ amskv_status amskv_set_surprisal(amskv_session* s, int32_t pos, float nats) {
     return AMSKV_E_NULL;
   }
   if (!(nats >= 0.f && nats <= AMSKV_MAX_ABS)) {
-    format_error(s->error, "surprisal must be finite and >= 0, got %g", (double)nats);
+    format_error(s->error, "surprisal must be in [0, %g] nats, got %g", (double)AMSKV_MAX_ABS,
+                 (double)nats);
     return AMSKV_E_INVALID;
   }
   if (s->policy.ch_surprisal < 0) return AMSKV_OK;

@@ -44,7 +44,8 @@ const char* const kPolicies[] = {"full",
                                  "keydiff,n_sink=0",
                                  "ams:expected_attention,cov=diag",
                                  "ams:knorm,segmenter=valley,min_keep=0",
-                                 "random,seed=3"};
+                                 "random,seed=3",
+                                 "surprisal,radius=2"};
 
 }  // namespace
 
@@ -56,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   c.n_q_heads = c.n_kv_heads * (1 + b.u8() % 3);
   c.head_dim = 32 + 8 * (b.u8() % 5);
   c.kv_dtype = (amskv_dtype)(b.u8() % 5);
-  c.policy = kPolicies[b.u8() % 10];
+  c.policy = kPolicies[b.u8() % (sizeof kPolicies / sizeof *kPolicies)];
   c.interval = b.u8() % 40;
   const int cap = 100 + b.u8();
   const size_t budget = amskv_budget_for_capacity(&c, cap);
@@ -66,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<float> q(64 * qd), k(64 * kd), v(64 * kd), out(64 * qd);
   std::vector<int32_t> next(c.n_layers, 0);  // the next valid position of each layer
   while (b.n > 0) {
-    const uint8_t op = b.u8() % 6;
+    const uint8_t op = b.u8() % 7;
     amskv_stats before;
     amskv_get_stats(s, &before);
     if (op <= 2) {  // attend or prefill
@@ -97,8 +98,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if (op == 4) {
       amskv_prefill(s, 0, next[0], 0, q.data(), k.data(), v.data(), out.data());  // n = 0
       amskv_attend(s, 0, next[0], nullptr, k.data(), v.data(), out.data());
-    } else {
+    } else if (op == 5) {
       amskv_layer_tokens(s, b.u8() - 128);
+    } else {  // any float, at any position: refused unless in [0, AMSKV_MAX_ABS]
+      const float nats = b.f();
+      const amskv_status r =
+          amskv_set_surprisal(s, b.u8() % 4 ? next[0] - 1 - b.u8() % 8 : b.i32(), nats);
+      if ((r == AMSKV_OK) != (nats >= 0.f && nats <= AMSKV_MAX_ABS)) __builtin_trap();
     }
     amskv_stats st;
     amskv_get_stats(s, &st);

@@ -75,7 +75,7 @@ std::vector<std::string> frontier_policies() {
 
 std::vector<std::string> quick_policies() {
   std::vector<std::string> out = full_and_baselines();
-  for (const std::string evidence : {"attention", "keys"})
+  for (const std::string evidence : {"attention", "keys", "surprisal"})
     for (const amskv_scorer_info* s : scorers())
       if (!s->baseline && s->evidence == evidence) {
         add_both(s->name, &out);

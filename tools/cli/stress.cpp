@@ -241,6 +241,8 @@ std::string run_session(uint64_t seed, long max_steps, Totals& tot,
                      : amskv_prefill(ss.s, l, pos, take, q.data(), k.data(), v.data(), out.data());
       if (st != AMSKV_OK) break;
     }
+    for (int t = 0; t < take && st == AMSKV_OK; ++t)  // the surprisal scorer's evidence
+      st = amskv_set_surprisal(ss.s, pos + t, (float)pick(1000) / 100.f);
     const long allocs = alloc_count_end();
     if (st != AMSKV_OK)
       return std::string("call failed: ") + amskv_status_string(st) + ": " + amskv_last_error(ss.s);

@@ -182,8 +182,8 @@ amskv_status amskv_set_event_observer(amskv_session* session, amskv_event_observ
 /* The model's surprisal of the token at `pos`, -log p(token | the tokens before it) in nats,
  * for the `surprisal` scorer: call it once the token went through every layer (a token's
  * surprisal is 0 until then). A token no layer holds any more is skipped; with another
- * scorer the call does nothing. AMSKV_E_INVALID (session unchanged) for a negative, NaN or
- * infinite value. */
+ * scorer the call does nothing. AMSKV_E_INVALID (session unchanged) for a value outside
+ * [0, AMSKV_MAX_ABS] or NaN. */
 amskv_status amskv_set_surprisal(amskv_session* session, int32_t pos, float nats);
 
 /* 1 when the session's policy reads surprisals (amskv_set_surprisal), else 0. */
