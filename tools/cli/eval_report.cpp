@@ -328,29 +328,26 @@ std::string by_kind(const Eval& ev) {
   return o;
 }
 
-// Each policy with options ("ams:tova,apart=1", an ablation or variant) against the
-// same policy without them, in the same dtype and budget: the differences variant - base with
-// their 95% paired intervals; bold when the interval excludes zero.
-std::string variants(const Eval& ev) {
+// Pairs of cells (v, its base) in the same budget as a table of the differences v - base with
+// their 95% paired intervals, bold when the interval excludes zero. base_of gives v's base
+// policy label, or "" for none.
+template <typename BaseOf>
+std::string pair_table(const Eval& ev, const std::string& title, const char* col, BaseOf base_of) {
   std::string o;
   for (const Cell& v : ev.cells) {
-    std::string pol;
-    amskv_dtype dt;
-    split_dtype(v.policy, ev.o.dtype, &pol, &dt);
-    const size_t comma = pol.find(',');
-    if (comma == std::string::npos || v.failed) continue;
-    const std::string suffix = v.policy.substr(pol.size());  // "@q4" or ""
-    const std::string base_label = pol.substr(0, comma) + suffix;
+    const std::string base_label = v.failed ? std::string() : base_of(v);
     const Cell* base = nullptr;
     for (const Cell& c : ev.cells)
-      if (c.policy == base_label && c.budget_label == v.budget_label && !c.failed) base = &c;
+      if (!base_label.empty() && c.policy == base_label && c.budget_label == v.budget_label &&
+          !c.failed)
+        base = &c;
     if (!base) continue;
     if (o.empty())
-      o = "\n## Variants against their base policy, same dtype and budget\n\nDifferences variant "
-          "- base with 95% paired bootstrap intervals (NLL over blocks of " +
-          std::to_string(kNllBlock) +
-          " tokens, recall over facts); bold: the interval excludes zero.\n\n| variant | base | "
-          "budget | NLL gap | recall fresh | recall | block lost "
+      o = "\n## " + title + "\n\nDifferences " + col +
+          " - base with 95% paired bootstrap intervals (NLL over blocks of " +
+          std::to_string(kNllBlock) + " tokens, recall over facts); bold: the interval excludes " +
+          "zero.\n\n| " + col +
+          " | base | budget | NLL gap | recall fresh | recall | block lost "
           "|\n|---|---|---|---|---|---|---|\n";
     auto cell = [](const Interval& d, const char* f) {
       const std::string s = with_ci(d, f);
@@ -363,6 +360,40 @@ std::string variants(const Eval& ev) {
          " | " + num(v.lost_rate() - base->lost_rate(), "%+.3f") + " |\n";
   }
   return o;
+}
+
+// Each policy with options ("ams:tova,apart=1", an ablation or variant) against the same
+// policy without them, in the same dtype and budget.
+std::string variants(const Eval& ev) {
+  return pair_table(ev, "Variants against their base policy, same dtype and budget", "variant",
+                    [&](const Cell& v) {
+                      std::string pol;
+                      amskv_dtype dt;
+                      split_dtype(v.policy, ev.o.dtype, &pol, &dt);
+                      const size_t comma = pol.find(',');
+                      if (comma == std::string::npos) return std::string();
+                      return pol.substr(0, comma) + v.policy.substr(pol.size());  // + "@q4"
+                    });
+}
+
+// Each scorer without options against the reference scorer under the same kind (top-k or
+// ams:), dtype and budget: "ams:keydiff@k8v4" against "ams:tova@k8v4".
+std::string against_reference(const Eval& ev) {
+  const std::string ref = cli::reference_scorer();
+  return pair_table(ev, "Scorers against " + ref + ", same kind, dtype and budget", "scorer",
+                    [&](const Cell& v) {
+                      std::string pol;
+                      amskv_dtype dt;
+                      split_dtype(v.policy, ev.o.dtype, &pol, &dt);
+                      const bool ams = pol.rfind("ams:", 0) == 0;
+                      const std::string name = ams ? pol.substr(4) : pol;
+                      bool scorer = false;
+                      for (const amskv_scorer_info* s : cli::scorers()) scorer |= s->name == name;
+                      if (pol.find(',') != std::string::npos || name == ref || !scorer ||
+                          (!ams && cli::is_policy_kind(name)))
+                        return std::string();
+                      return (ams ? "ams:" : "") + ref + v.policy.substr(pol.size());
+                    });
 }
 
 }  // namespace
@@ -475,7 +506,7 @@ bool write_report(const Eval& ev, const std::vector<std::string>& data, std::str
   for (const std::string& d : data) md += "- `" + d + "`\n";
   md += "\n" + markdown(ev) + by_kind(ev) +
         "\n## AMS against global top-k, same scorer and budget\n\n" + ams_vs_topk(ev) +
-        variants(ev);
+        against_reference(ev) + variants(ev);
   bool ok = write_file(ev.o.out + "/summary.md", md) &&
             write_file(ev.o.out + "/results.csv", csv(ev)) &&
             write_file(ev.o.out + "/results.json", results_json(ev, data));
