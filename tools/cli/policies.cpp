@@ -59,8 +59,7 @@ std::vector<std::string> eval_policies() {
   std::vector<std::string> out = full_and_baselines();
   for (const std::string& s : importance_scorers()) add_both(s, &out);
   // No EMA credit, no guaranteed quota, no mass-proportional share, fixed-length regions.
-  for (const char* off :
-       {",credit=0", ",min_keep=0", ",mass=0", ",segmenter=fixed", ",apart=1"})
+  for (const char* off : {",credit=0", ",min_keep=0", ",mass=0", ",segmenter=fixed", ",apart=1"})
     out.push_back(default_policy() + off);
   out.push_back(reference_scorer() + ",chunk=16");  // top-k keeping whole chunks
   return out;
