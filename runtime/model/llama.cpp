@@ -395,20 +395,17 @@ namespace {
 
 enum class Mode { kPrefill, kDecode, kDecodeMany };
 
-// s's session takes the surprisal of `token` at `pos` from s.last (0 for the first token),
-// and s.last becomes `row`, the logits after it.
-bool give_surprisal(LlamaContext& s, int32_t pos, int32_t token, const float* row) {
+// s's session takes the surprisal of `token` at `pos`: -log softmax(prev)[token], prev the
+// V logits that predicted it (null for a first token: 0).
+bool give_surprisal(LlamaContext& s, int32_t pos, int32_t token, const float* prev, size_t V) {
   double nats = 0;
-  if (s.have_last) {
-    const float* r = s.last.data();
-    float mx = r[0];
-    for (size_t i = 1; i < s.last.size(); ++i) mx = r[i] > mx ? r[i] : mx;
+  if (prev) {
+    float mx = prev[0];
+    for (size_t i = 1; i < V; ++i) mx = prev[i] > mx ? prev[i] : mx;
     double sum = 0;
-    for (size_t i = 0; i < s.last.size(); ++i) sum += std::exp((double)r[i] - mx);
-    nats = std::max(0.0, mx + std::log(sum) - r[token]);
+    for (size_t i = 0; i < V; ++i) sum += std::exp((double)(prev[i] - mx));
+    nats = std::max(0.0, mx + std::log(sum) - prev[token]);
   }
-  std::copy(row, row + s.last.size(), s.last.begin());
-  s.have_last = true;
   const amskv_status st = amskv_set_surprisal(s.kv, pos, (float)nats);
   if (st == AMSKV_OK) return true;
   s.status = st;
@@ -554,12 +551,22 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
         c.broken = true;  // the tokens are in the cache already
         return false;
       }
+    // Each token's surprisal from the row before it (the previous call's last row for the
+    // first); each sequence keeps its last row for its next token.
     for (int t = 0; t < n && (every || many); ++t) {
       LlamaContext& s = every ? c : *seqs[t];
-      if (s.surprisal &&
-          !give_surprisal(s, every ? pos0 + t : s.pos - 1, tokens[t], rows_out + t * V)) {
+      if (!s.surprisal) continue;
+      const float* prev = every && t > 0 ? rows_out + (t - 1) * V
+                          : s.have_last  ? s.last.data()
+                                         : nullptr;
+      if (!give_surprisal(s, every ? pos0 + t : s.pos - 1, tokens[t], prev, V)) {
         if (&s != &c) c.error = s.error;
         return false;
+      }
+      if (many || t == n - 1) {
+        const float* row = rows_out + t * V;
+        std::copy(row, row + V, s.last.begin());
+        s.have_last = true;
       }
     }
     if (every && logits) std::copy(rows_out + (n - 1) * V, rows_out + n * V, logits);
