@@ -536,6 +536,19 @@ void topk_select(const float* scores, int n, int n_keep, int n_sink, int keep_la
   ams_final_set(scores, n, n_keep, ams_must_keep(n_keep, n_sink, keep_last), order, 0, flags, kept);
 }
 
+void topk_select_shared(const float* first, int n_first, const float* scores, int n, int n_keep,
+                        int n_sink, int keep_last, int32_t* kept, void* ws) {
+  const MustKeep must = ams_must_keep(n_keep, n_sink, keep_last);
+  const int n_top = std::min(n_keep, must.count() + n_first);
+  topk_select(first, n, n_top, n_sink, keep_last, kept, ws);
+  // The first row's picks are candidates (the must-keep ones among them drop out), so the
+  // scores fill only what they leave.
+  int32_t* order = static_cast<int32_t*>(ws);
+  uint8_t* flags = reinterpret_cast<uint8_t*>(order + n);
+  std::copy(kept, kept + n_top, order);
+  ams_final_set(scores, n, n_keep, must, order, n_top, flags, kept);
+}
+
 amskv_ams_params ams_params_default() {
   amskv_ams_params p;
   p.segment_mass = 0.02f;

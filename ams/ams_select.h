@@ -130,5 +130,10 @@ constexpr size_t topk_workspace_bytes(int n) {
 }
 void topk_select(const float* scores, int n, int n_keep, int n_sink, int keep_last, int32_t* kept,
                  void* ws);
+// Global top-k sharing its picks between two rows: the must-keep positions, then the n_first
+// best of `first` (the evidence window's attention), then the best of `scores` for the rest.
+// Same needs as topk_select, plus 0 <= n_first.
+void topk_select_shared(const float* first, int n_first, const float* scores, int n, int n_keep,
+                        int n_sink, int keep_last, int32_t* kept, void* ws);
 
 }  // namespace amskv

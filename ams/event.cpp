@@ -105,6 +105,13 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
   char* ws = span<char>(ps, slot, kSelectWs);
   if (p.kind == PolicyKind::kTopK) {
     if (p.chunk > 1) pool_chunks(p, kv_positions(c.kv, c.layer, h), T, sel);
+    if (p.attn_share > 0.f) {
+      const int free = keep - ams_must_keep(keep, p.n_sink, p.keep_last).count();
+      const int n_attn = (int)(p.attn_share * (float)free + 0.5f);
+      topk_select_shared(kv_f32(c.kv, ps.ch_window, c.layer, h), n_attn, sel, T, keep, p.n_sink,
+                         p.keep_last, kept, ws);
+      return;
+    }
     topk_select(sel, T, keep, p.n_sink, p.keep_last, kept, ws);
     return;
   }

@@ -75,6 +75,7 @@ const Option kOptions[] = {
     AMSKV_OPT("seed", kScored, 'u', 0, 0, seed),
     // Under AMS a chunk's shared score can leave a region without a token (docs/results.md).
     AMSKV_OPT("chunk", kTopKOnly, 'i', 0, 4096, chunk),
+    AMSKV_OPT("attn_share", kTopKOnly, 'f', 0, 1, attn_share),
     AMSKV_OPT("global_head", kAmsOnly, 'b', 0, 1, global_head),
     AMSKV_OPT("apart", kAmsOnly, 'b', 0, 1, apart),
     AMSKV_OPT("segment_mass", kAmsOnly, 'f', 1e-6, 0.999999, ams.segment_mass),

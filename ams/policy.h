@@ -33,6 +33,9 @@ struct Policy {
                          // token but the must-keep ones takes the mean score of its chunk
                          // (held tokens of positions pos / N alike), so top-k keeps or drops
                          // a chunk whole (ChunkKV)
+  float attn_share;      // global top-k: 0 (reference) the scorer picks every token beyond the
+                         // must-keep ones; f: a share f of them goes to the tokens the
+                         // evidence window attends most, the scorer picks the rest
   int radius;            // surprisal scorer: positions on each side a surprise covers
   uint64_t seed;         // random scorer
   amskv_ams_params ams;  // AMS parameters (n_sink / always_keep_last mirror the above)

@@ -833,5 +833,38 @@ TEST(TopKRandom, MatchesSortedReference) {
   }
 }
 
+TEST(TopKRandom, SharedPicksMatchTheSortedReference) {
+  std::mt19937 rng(123);
+  for (int t = 0; t < 3000; ++t) {
+    const int n = std::uniform_int_distribution<int>(1, 400)(rng);
+    const int n_keep = std::uniform_int_distribution<int>(1, n)(rng);
+    const int sink = std::uniform_int_distribution<int>(0, 6)(rng);
+    const int last = std::uniform_int_distribution<int>(0, 40)(rng);
+    const int n_first = std::uniform_int_distribution<int>(0, n_keep + 3)(rng);
+    std::vector<float> first(n), scores(n);
+    for (float& s : first) s = float(std::uniform_int_distribution<int>(0, 30)(rng));
+    for (float& s : scores) s = float(std::uniform_int_distribution<int>(0, 30)(rng));
+    Ints kept(n_keep);
+    std::vector<unsigned char> ws(topk_workspace_bytes(n));
+    topk_select_shared(first.data(), n_first, scores.data(), n, n_keep, sink, last, kept.data(),
+                       ws.data());
+    // Reference: must-keep, then the n_first best of `first`, then the best of `scores`.
+    const MustKeep must = ams_must_keep(n_keep, sink, last);
+    Ints expect, rest;
+    for (int i = 0; i < n; ++i) {
+      const bool is_must = i < must.n_sink_kept || i >= n - must.n_last_kept;
+      (is_must ? expect : rest).push_back(i);
+    }
+    std::sort(rest.begin(), rest.end(), [&](int a, int b) { return higher(first.data(), a, b); });
+    const size_t n_top = std::min<size_t>(n_first, n_keep - must.count());
+    expect.insert(expect.end(), rest.begin(), rest.begin() + n_top);
+    rest.erase(rest.begin(), rest.begin() + n_top);
+    std::sort(rest.begin(), rest.end(), [&](int a, int b) { return higher(scores.data(), a, b); });
+    expect.insert(expect.end(), rest.begin(), rest.begin() + (n_keep - must.count() - n_top));
+    std::sort(expect.begin(), expect.end());
+    ASSERT_EQ(kept, expect) << "case " << t;
+  }
+}
+
 }  // namespace
 }  // namespace amskv

@@ -138,6 +138,25 @@ TEST(EventDriver, ChunkKeepsOrDropsWholeChunks) {
   }
 }
 
+TEST(EventDriver, AttnShareGivesItsShareToTheWindowsAttention) {
+  // knorm keeps the lowest key norms, the earliest tokens here; the last queries attend to
+  // positions 60..71 only. Of the 24 slots between the sinks and the last 32, attn_share=0.5
+  // gives 12 to the attended tokens and the other 12 to knorm's picks.
+  for (const char* policy : {"knorm", "knorm,attn_share=0.5"}) {
+    Rig r(policy, 120, 60);
+    r.fill(
+        120, [](int t) { return 1.f + 0.01f * (float)t; },
+        [](int, int j) { return j >= 60 && j < 72 ? 1.f : 0.01f; });
+    policy_event(r.ps, r.kv, 0, r.layers[0]);
+    const bool shared = std::string(policy) != "knorm";
+    std::vector<int32_t> want;
+    for (int t = 0; t < (shared ? 16 : 28); ++t) want.push_back(100 + t);
+    for (int t = 60; shared && t < 72; ++t) want.push_back(100 + t);
+    for (int t = 88; t < 120; ++t) want.push_back(100 + t);
+    for (int h = 0; h < kKV; ++h) EXPECT_EQ(r.positions(h), want) << policy << " h " << h;
+  }
+}
+
 TEST(EventDriver, SurprisalKeepsTheSurprisingTokensAndTheirNeighbours) {
   // Three surprising tokens among predictable ones, set the way amskv_set_surprisal does (a
   // position no head holds is skipped). With radius 3 the event keeps 7 positions around

@@ -29,6 +29,7 @@ std::vector<std::string> all_policies() {
                           ",global_head=1", ",segmenter=valley", ",apart=1"})
     p.push_back(ref + opt);
   p.push_back(std::string(amskv_scorer_at(0)->name) + ",chunk=8");
+  p.push_back("surprisal,attn_share=0.5");
   for (int i = 0; i < amskv_scorer_count(); ++i)  // the low-memory statistics
     if (std::string(amskv_scorer_at(i)->evidence) == "queries")
       for (const char* cov : {",cov=diag", ",cov=full"})
@@ -303,6 +304,8 @@ TEST(Policies, OptionsAreCheckedAndDefaultsMatchTheReference) {
              {"streaming,seed=3", "no option 'seed'"},
              {"ams:tova,chunk=8", "no option 'chunk'"},
              {"tova,chunk=-1", "chunk"},
+             {"ams:tova,attn_share=0.5", "no option 'attn_share'"},
+             {"surprisal,attn_share=1.5", "attn_share"},
              {"expected_attention,cov=half", "full or diag"},
              {"random,seed=-1", "seed"}};
   for (const Bad& b : bad) {

@@ -45,7 +45,8 @@ const char* const kPolicies[] = {"full",
                                  "ams:expected_attention,cov=diag",
                                  "ams:knorm,segmenter=valley,min_keep=0",
                                  "random,seed=3",
-                                 "surprisal,radius=2"};
+                                 "surprisal,radius=2",
+                                 "surprisal,attn_share=0.5"};
 
 }  // namespace
 
