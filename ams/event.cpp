@@ -76,6 +76,16 @@ void window_evidence(const PolicyState& ps, const KvCache& kv, int layer, int T,
   }
 }
 
+// AMS's scorer_mass=f: f of the scores' share of their (relu) sum plus 1 - f of the window
+// row's, into out (kWin is free once window_evidence is done).
+const float* mix_mass(const float* win, const float* sel, int T, float f, float* out) {
+  double sw = 0, ss = 0;
+  for (int j = 0; j < T; ++j) sw += std::max(win[j], 0.f), ss += std::max(sel[j], 0.f);
+  const float a = sw > 0 ? (float)((1.0 - f) / sw) : 0.f, b = ss > 0 ? (float)(f / ss) : 0.f;
+  for (int j = 0; j < T; ++j) out[j] = a * std::max(win[j], 0.f) + b * std::max(sel[j], 0.f);
+  return out;
+}
+
 // Top-k's chunk=N: the held tokens of one chunk of positions (pos / N) share their mean
 // score. The must-keep tokens (sinks, the last keep_last) are kept anyway, so their scores
 // stay out of the means.
@@ -122,6 +132,7 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
   trace->seg_quota = t + 3 * T;
   trace->capacity = T;
   const float* win = kv_f32(c.kv, ps.ch_window, c.layer, h);
+  if (p.scorer_mass > 0.f) win = mix_mass(win, sel, T, p.scorer_mass, span<float>(ps, slot, kWin));
   float* credit = ps.ch_credit >= 0 ? kv_f32(c.kv, ps.ch_credit, c.layer, h) : nullptr;
   const size_t ws_bytes = ps.layout->thread_bytes - ps.layout->event[kSelectWs];
   if (p.apart) {

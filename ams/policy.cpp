@@ -78,6 +78,7 @@ const Option kOptions[] = {
     AMSKV_OPT("attn_share", kTopKOnly, 'f', 0, 1, attn_share),
     AMSKV_OPT("global_head", kAmsOnly, 'b', 0, 1, global_head),
     AMSKV_OPT("apart", kAmsOnly, 'b', 0, 1, apart),
+    AMSKV_OPT("scorer_mass", kAmsOnly, 'f', 0, 1, scorer_mass),
     AMSKV_OPT("segment_mass", kAmsOnly, 'f', 1e-6, 0.999999, ams.segment_mass),
     AMSKV_OPT("min_seg_len", kAmsOnly, 'i', 1, 1 << 20, ams.min_seg_len),
     AMSKV_OPT("max_seg_len", kAmsOnly, 'i', 1, 1 << 20, ams.max_seg_len),

@@ -29,6 +29,9 @@ struct Policy {
   int apart;             // 0 (reference): AMS runs over every token, the window's positions
                          // scored the layer's maximum; 1: the must-keep tokens (sinks, the
                          // last keep_last) are kept apart and AMS runs over those between
+  float scorer_mass;     // AMS: 0 (reference) regions and quotas from the window's attention
+                         // mass; f: a mix, f of the scorer's normalised scores (the picks'
+                         // scores) and 1 - f of the window's normalised attention
   int chunk;             // global top-k: 0 (reference) each token scored alone; N: every
                          // token but the must-keep ones takes the mean score of its chunk
                          // (held tokens of positions pos / N alike), so top-k keeps or drops

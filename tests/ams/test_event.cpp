@@ -270,6 +270,37 @@ TEST(EventDriver, AmsWithoutWindowMassCutsTheRestFiner) {
   EXPECT_GT(segs[1], segs[0] + 2) << segs[0];
 }
 
+// scorer_mass=1: AMS takes its mass from the scores it picks by. The sink takes most of the
+// attention, so the reference puts the mass in the window; positions 40..59 are the
+// surprising ones, and with scorer_mass they hold most of the mass and get most regions.
+TEST(EventDriver, ScorerMassCutsWhereTheScoresAre) {
+  int inside[2];   // AMS regions that start inside the surprising stretch
+  double mass[2];  // their share of AMS's mass
+  for (int v = 0; v < 2; ++v) {
+    Rig r(v ? "ams:surprisal,radius=0,min_seg_len=8,scorer_mass=1"
+            : "ams:surprisal,radius=0,min_seg_len=8",
+          200, 100);
+    r.fill(
+        200, [](int) { return 1.f; }, [](int, int j) { return j == 0 ? 0.5f : 0.01f; });
+    for (int t = 0; t < 200; ++t)
+      policy_set_surprisal(r.ps, r.kv, 0, r.layers[0], 100 + t, t >= 40 && t < 60 ? 5.f : 0.1f);
+    r.ps.observer = Rig::observe;
+    r.ps.observer_user = &r;
+    policy_event(r.ps, r.kv, 0, r.layers[0]);
+    ASSERT_EQ(r.seen.size(), (size_t)kKV);
+    const amskv_event_info& e = r.seen[0];
+    inside[v] = 0;
+    mass[v] = 0;
+    for (int i = 0; i < e.n_ams_segments; ++i)
+      if (e.ams_seg_start[i] >= 40 && e.ams_seg_start[i] < 60)
+        inside[v]++, mass[v] += e.ams_seg_mass[i];
+  }
+  EXPECT_GE(inside[1], 2);
+  EXPECT_GT(inside[1], inside[0]);
+  EXPECT_GT(mass[1], 0.5);  // 20 x 5 nats against 180 x 0.1
+  EXPECT_LT(mass[0], 0.1);  // the reference's mass is in the sink and the window
+}
+
 TEST(EventDriver, H2oStateTravelsWithItsTokens) {
   Rig r("h2o", 80, 40);
   // Token j receives attention proportional to j from every query: old tokens that got much

@@ -26,7 +26,7 @@ std::vector<std::string> all_policies() {
     p.push_back(std::string("ams:") + amskv_scorer_at(i)->name);
   const std::string ref = std::string("ams:") + amskv_scorer_at(0)->name;
   for (const char* opt : {",credit=0", ",mass=0", ",segmenter=fixed,fixed_seg_len=48",
-                          ",global_head=1", ",segmenter=valley", ",apart=1"})
+                          ",global_head=1", ",segmenter=valley", ",apart=1", ",scorer_mass=0.5"})
     p.push_back(ref + opt);
   p.push_back(std::string(amskv_scorer_at(0)->name) + ",chunk=8");
   p.push_back("surprisal,attn_share=0.5");
@@ -306,6 +306,8 @@ TEST(Policies, OptionsAreCheckedAndDefaultsMatchTheReference) {
              {"tova,chunk=-1", "chunk"},
              {"ams:tova,attn_share=0.5", "no option 'attn_share'"},
              {"surprisal,attn_share=1.5", "attn_share"},
+             {"surprisal,scorer_mass=0.5", "no option 'scorer_mass'"},
+             {"ams:surprisal,scorer_mass=2", "scorer_mass"},
              {"expected_attention,cov=half", "full or diag"},
              {"random,seed=-1", "seed"}};
   for (const Bad& b : bad) {

@@ -46,7 +46,8 @@ const char* const kPolicies[] = {"full",
                                  "ams:knorm,segmenter=valley,min_keep=0",
                                  "random,seed=3",
                                  "surprisal,radius=2",
-                                 "surprisal,attn_share=0.5"};
+                                 "surprisal,attn_share=0.5",
+                                 "ams:surprisal,scorer_mass=0.5"};
 
 }  // namespace
 
