@@ -15,10 +15,11 @@
 namespace amskv {
 
 struct DtypeOps {
-  const char* name;    // "f32", "f16", "q8", "q4": as users type it
+  const char* name;    // "f32", "f16", "q8", "q4", "q4h": as users type it
   int block;           // elements per block: head_dim must be a multiple
   size_t block_bytes;  // bytes per block
   bool row_scale;      // a float scale per row (q8)
+  bool rotated;        // rows stored in a Walsh-Hadamard basis: head_dim a power of two
   // Stores one row of d floats; returns its scale (1 when the dtype has none).
   float (*store)(const Kernels& k, const float* x, void* row, int d);
   // n rows to f32: out [n][d].
@@ -36,7 +37,7 @@ inline size_t dtype_row_bytes(const DtypeOps& ops, int d) {
   return (size_t)(d / ops.block) * ops.block_bytes;
 }
 
-// A storage format by index: 0 f32, 1 f16, 2 q8, 3 q4; null for any other value.
+// A storage format by index: 0 f32, 1 f16, 2 q8, 3 q4, 4 q4h; null for any other value.
 const DtypeOps* dtype_ops(int format);
 
 // A KV dtype as users choose it (amskv_dtype values are its indices): the format of the

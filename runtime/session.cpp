@@ -56,7 +56,7 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy, amskv_st
   if (!kvd) {
     set_thread_error(
         "kv_dtype %d is not one of AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, "
-        "AMSKV_K8V4",
+        "AMSKV_K8V4, AMSKV_Q4H",
         dtype);
     return false;
   }
@@ -64,6 +64,12 @@ bool check_config(const amskv_config* c, Geometry* geo, Policy* policy, amskv_st
   if (c->head_dim % block != 0) {
     *status = AMSKV_E_UNSUPPORTED;
     set_thread_error("kv_dtype %s needs head_dim to be a multiple of %d, got %d", kvd->name, block,
+                     c->head_dim);
+    return false;
+  }
+  if (kvd->key->rotated && (c->head_dim & (c->head_dim - 1)) != 0) {
+    *status = AMSKV_E_UNSUPPORTED;
+    set_thread_error("kv_dtype %s needs head_dim to be a power of two, got %d", kvd->name,
                      c->head_dim);
     return false;
   }

@@ -69,7 +69,7 @@ std::vector<float> randoms(std::mt19937& rng, size_t n, float scale = 1.f) {
 TEST(Policies, EveryPolicyDecodesLongInsideItsBudget) {
   const Geo g{6, 2, 32};
   for (const std::string& name : kPolicies)
-    for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, AMSKV_K8V4}) {
+    for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, AMSKV_K8V4, AMSKV_Q4H}) {
       const char* policy = name.c_str();
       amskv_config c = config(g, dt, policy, 2);
       amskv::Session s;

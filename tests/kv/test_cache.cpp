@@ -2,6 +2,7 @@
 // session): every per-token array moves with its token, and nothing else moves.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -73,8 +74,10 @@ TEST(KvCache, CompactMovesEveryPerTokenArrayWithItsToken) {
           // q8 stores round(x * 127 / max) with a row scale, q4 (x - min) / scale in 15
           // steps per block: within half a step (the values span at most 100).
           const float q8 = 100.f / 127, q4 = 100.f / 30;
+          // q4h's steps are those of the turned row (its first element sums the row).
           const float ktol = dtype == AMSKV_Q8 || dtype == AMSKV_K8V4 ? q8
                              : dtype == AMSKV_Q4                      ? q4
+                             : dtype == AMSKV_Q4H                     ? 60.f
                                                                       : 0.f;
           const float vtol = dtype == AMSKV_Q8 ? q8 : dtype >= AMSKV_Q4 ? q4 : 0.f;
           EXPECT_NEAR(k[c], keys[t][c], ktol) << "slot " << i;
@@ -85,8 +88,46 @@ TEST(KvCache, CompactMovesEveryPerTokenArrayWithItsToken) {
       }
       EXPECT_EQ(kv_positions(kv, layer, 0)[3], 7);
       kv_load_keys(kv, layer, 0, 3, 1, k.data());
-      EXPECT_NEAR(k[0], other[0], dtype == AMSKV_F32 || dtype == AMSKV_F16 ? 0.f : 100.f / 30);
+      EXPECT_NEAR(k[0], other[0],
+                  dtype == AMSKV_F32 || dtype == AMSKV_F16 ? 0.f
+                  : dtype == AMSKV_Q4H                     ? 60.f
+                                                           : 100.f / 30);
     }
+}
+
+// q4h stores keys turned by a Walsh-Hadamard rotation and turns queries the same way: its
+// scores are the query against the keys it loads back (turned back), and a key with one
+// outlier channel, as real keys have, comes back closer than from plain q4.
+TEST(KvCache, Q4hScoresAsItsLoadedKeysAndLosesLessToAnOutlier) {
+  for (const Kernels* kern : {kernels_for(Isa::kRef), active_kernels()}) {
+    SCOPED_TRACE(kern->name);
+    const int cap = 16, d = 32;
+    Block rot(AMSKV_Q4H, cap, kern), plain(AMSKV_Q4, cap, kern);
+    std::vector<float> keys((size_t)cap * d), q(2 * d);
+    for (size_t i = 0; i < keys.size(); ++i)
+      keys[i] = i % d == 3 ? 40.f : (float)((i * 37) % 23) / 11.f - 1.f;
+    for (size_t i = 0; i < q.size(); ++i) q[i] = (float)((i * 13) % 17) / 8.f - 1.f;
+    for (int t = 0; t < cap; ++t) {
+      kv_store(rot.kv, 0, 1, t, &keys[(size_t)t * d], &keys[(size_t)t * d], t);
+      kv_store(plain.kv, 0, 1, t, &keys[(size_t)t * d], &keys[(size_t)t * d], t);
+    }
+    std::vector<float> kr(keys.size()), kp(keys.size()), scores(2 * cap);
+    kv_load_keys(rot.kv, 0, 1, 0, cap, kr.data());
+    kv_load_keys(plain.kv, 0, 1, 0, cap, kp.data());
+    double err_rot = 0, err_plain = 0;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      err_rot += (kr[i] - keys[i]) * (kr[i] - keys[i]);
+      err_plain += (kp[i] - keys[i]) * (kp[i] - keys[i]);
+    }
+    EXPECT_LT(err_rot, 0.5 * err_plain);
+    kv_qk(rot.kv, 0, 1, q.data(), 2, cap, scores.data(), cap);
+    for (int g = 0; g < 2; ++g)
+      for (int j = 0; j < cap; ++j) {
+        double want = 0;
+        for (int c = 0; c < d; ++c) want += (double)q[g * d + c] * kr[(size_t)j * d + c];
+        EXPECT_NEAR(scores[g * cap + j], want, 1e-3 * (1 + std::abs(want))) << g << " " << j;
+      }
+  }
 }
 
 TEST(KvCache, AttentionThroughTheViewsMatchesPlainSums) {

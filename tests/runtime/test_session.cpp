@@ -148,7 +148,7 @@ const Geometry kGeometries[] = {{1, 1, 32}, {4, 1, 64},  {6, 2, 40},
 TEST(Session, DecodeMatchesDoubleReferenceForEveryDtypeAndRopeStyle) {
   std::mt19937 rng(7);
   for (Geometry g : kGeometries)
-    for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, AMSKV_K8V4})
+    for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, AMSKV_K8V4, AMSKV_Q4H})
       for (amskv_rope_style style : {AMSKV_ROPE_NORMAL, AMSKV_ROPE_NEOX, AMSKV_ROPE_NONE}) {
         if (dt >= AMSKV_Q4 && g.d % 32 != 0) continue;  // refused: see Q4NeedsHeadDimOf32
         amskv_config c = make_config(g, dt, style, "full");
@@ -447,8 +447,8 @@ TEST(Session, LocalWindowsShrinkWhenTheBudgetCannotHoldThem) {
 
 TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
   const Geometry g{9, 3, 64};
-  int cap[5];
-  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, AMSKV_K8V4}) {
+  int cap[6];
+  for (amskv_dtype dt : {AMSKV_F32, AMSKV_F16, AMSKV_Q8, AMSKV_Q4, AMSKV_K8V4, AMSKV_Q4H}) {
     amskv_config c = make_config(g, dt, AMSKV_ROPE_NORMAL, "streaming", 30);
     amskv::Session s;
     const size_t budget = 8u << 20;
@@ -468,6 +468,7 @@ TEST(Budget, CapacityFollowsTheBudgetAndTheDtype) {
   EXPECT_GT(cap[AMSKV_Q4], cap[AMSKV_Q8] * 3 / 2);
   EXPECT_GT(cap[AMSKV_K8V4], cap[AMSKV_Q8] * 6 / 5);  // 68 + 40 bytes a row pair, not 136
   EXPECT_LT(cap[AMSKV_K8V4], cap[AMSKV_Q4]);
+  EXPECT_EQ(cap[AMSKV_Q4H], cap[AMSKV_Q4]);  // the rotation costs no bytes
 }
 
 // A copy goes on exactly as the original: the same outputs bit for bit, the same events and
@@ -546,6 +547,18 @@ TEST(Budget, Q4NeedsHeadDimOf32) {
   EXPECT_NE(std::string(amskv_last_error(nullptr)).find("multiple of 32"), std::string::npos)
       << amskv_last_error(nullptr);
   c.head_dim = 64;
+  ASSERT_EQ(amskv_session_create(&c, 1 << 20, &s), AMSKV_OK) << amskv_last_error(nullptr);
+  amskv_session_destroy(s);
+}
+
+TEST(Budget, Q4hNeedsHeadDimPowerOfTwo) {
+  amskv_config c = make_config(Geometry{6, 2, 96}, AMSKV_Q4H, AMSKV_ROPE_NORMAL, "full", 2);
+  amskv_session* s = nullptr;
+  EXPECT_EQ(amskv_session_create(&c, 1 << 20, &s), AMSKV_E_UNSUPPORTED);
+  EXPECT_EQ(s, nullptr);
+  EXPECT_NE(std::string(amskv_last_error(nullptr)).find("power of two"), std::string::npos)
+      << amskv_last_error(nullptr);
+  c.kv_dtype = AMSKV_Q4;  // 96 is a multiple of 32: q4 takes it
   ASSERT_EQ(amskv_session_create(&c, 1 << 20, &s), AMSKV_OK) << amskv_last_error(nullptr);
   amskv_session_destroy(s);
 }

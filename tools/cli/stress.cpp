@@ -140,6 +140,7 @@ std::string run_session(uint64_t seed, long max_steps, Totals& tot,
   cfg.head_dim = kDims[pick(7)];
   cfg.kv_dtype = (amskv_dtype)pick(amskv_dtype_count());
   if (cfg.kv_dtype >= AMSKV_Q4) cfg.head_dim = (cfg.head_dim + 31) / 32 * 32;  // its blocks
+  if (cfg.kv_dtype == AMSKV_Q4H) cfg.head_dim = 32 << pick(4);                 // its rotation
   cfg.rope_style = (amskv_rope_style)pick(3);
   cfg.rope_theta = pick(2) ? 10000.f : 500000.f;
   ss.policy = random_policy(r);

@@ -44,13 +44,16 @@ typedef enum amskv_status {
 /* KV storage: F16 2 bytes an element; Q8 1 byte plus a float per row; Q4 blocks of 32
  * elements in 20 bytes (4-bit values, an f16 scale and min each: 0.625 bytes an element),
  * which needs head_dim % 32 == 0; K8V4 keys as Q8 and values as Q4 (keys lose far more at
- * 4 bits than values). */
+ * 4 bits than values); Q4H as Q4, its keys first turned by a Walsh-Hadamard rotation
+ * (x H / sqrt(head_dim), queries alike, so q . k is unchanged) that spreads the few outlier
+ * channels of keys over all of them; needs head_dim a power of two. */
 typedef enum amskv_dtype {
   AMSKV_F32 = 0,
   AMSKV_F16 = 1,
   AMSKV_Q8 = 2,
   AMSKV_Q4 = 3,
-  AMSKV_K8V4 = 4
+  AMSKV_K8V4 = 4,
+  AMSKV_Q4H = 5
 } amskv_dtype;
 
 /* RoPE applied inside amskv at each token's absolute position. NORMAL rotates adjacent
@@ -66,7 +69,7 @@ typedef struct amskv_config {
   int n_layers;
   int n_q_heads; /* a multiple of n_kv_heads (GQA) */
   int n_kv_heads;
-  int head_dim; /* a multiple of 8 in [32, 256]; of 32 for AMSKV_Q4 and AMSKV_K8V4 */
+  int head_dim; /* a multiple of 8 in [32, 256]; of 32 for AMSKV_Q4 and AMSKV_K8V4; 32, 64, 128 or 256 for AMSKV_Q4H */
   amskv_dtype kv_dtype;
   float rope_theta;
   amskv_rope_style rope_style;
