@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   c.n_kv_heads = 1 + b.u8() % 2;
   c.n_q_heads = c.n_kv_heads * (1 + b.u8() % 3);
   c.head_dim = 32 + 8 * (b.u8() % 5);
-  c.kv_dtype = (amskv_dtype)(b.u8() % 5);
+  c.kv_dtype = (amskv_dtype)(b.u8() % amskv_dtype_count());
   c.policy = kPolicies[b.u8() % (sizeof kPolicies / sizeof *kPolicies)];
   c.interval = b.u8() % 40;
   const int cap = 100 + b.u8();

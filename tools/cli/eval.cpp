@@ -212,10 +212,11 @@ int cmd_eval(int argc, char** argv) {
                    "same cells of an earlier one",
                    &o.from),
        seed_flag(&o.seed, "seed of the random scorer and of the generated recall tasks"),
-       list_flag("--kv-dtype", "LIST",
-                 "KV storage types (f32, f16, q8, q4, k8v4): every policy in each; the first is "
-                 "the reference, whose full cache budget fractions are of",
-                 &o.dtype_names, ',', &dtypes_given),
+       list_flag(
+           "--kv-dtype", "LIST",
+           "KV storage types (f32, f16, q8, q4, k8v4, q4h): every policy in each; the first is "
+           "the reference, whose full cache budget fractions are of",
+           &o.dtype_names, ',', &dtypes_given),
        threads_flag(&o.threads), model_flag(&o.model)}};
   int rc;
   if (!parse(argc, argv, spec, &rc)) return rc;
@@ -231,7 +232,8 @@ int cmd_eval(int argc, char** argv) {
   for (const std::string& n : o.dtype_names) {
     amskv_dtype dt;
     if (amskv_dtype_from_name(n.c_str(), &dt) != AMSKV_OK)
-      return error(kUsage, "--kv-dtype: unknown KV dtype '" + n + "' (f32, f16, q8, q4, k8v4)");
+      return error(kUsage,
+                   "--kv-dtype: unknown KV dtype '" + n + "' (f32, f16, q8, q4, k8v4, q4h)");
     o.dtypes.push_back(dt);
   }
   if (o.dtypes.empty()) return error(kUsage, "--kv-dtype: give at least one dtype");
