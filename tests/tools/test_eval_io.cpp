@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "tools/cli/eval.h"
 #include "tools/json.h"
 #include "tools/svg.h"
 
@@ -83,6 +84,22 @@ TEST(Svg, ChartsHoldTheirSeriesAndEscapeText) {
   const std::string f = svg::event_figure("event", {e});
   EXPECT_NE(f.find("#fbd5d5"), std::string::npos);  // region 1 (slots 2, 3) is wiped out
   EXPECT_NE(f.find("1 kept"), std::string::npos);
+}
+
+// Every dtype the library names has its row (rank, dash) in eval's table, and a smaller
+// dtype ranks higher: a dtype added without its row would index past the table.
+TEST(EvalDtypes, EveryDtypeHasItsRow) {
+  EXPECT_EQ(eval::dtype_look_count(), amskv_dtype_count());
+  for (int d = 0; d < amskv_dtype_count(); ++d) {
+    const eval::DtypeLook* l = eval::dtype_look((amskv_dtype)d);
+    ASSERT_NE(l, nullptr) << amskv_dtype_name((amskv_dtype)d);
+    EXPECT_NE(l->dash, nullptr);
+  }
+  EXPECT_EQ(eval::dtype_look((amskv_dtype)amskv_dtype_count()), nullptr);
+  EXPECT_LT(eval::dtype_look(AMSKV_F16)->rank, eval::dtype_look(AMSKV_Q8)->rank);
+  EXPECT_LT(eval::dtype_look(AMSKV_Q8)->rank, eval::dtype_look(AMSKV_K8V4)->rank);
+  EXPECT_LT(eval::dtype_look(AMSKV_K8V4)->rank, eval::dtype_look(AMSKV_Q4)->rank);
+  EXPECT_EQ(eval::dtype_look(AMSKV_Q4)->rank, eval::dtype_look(AMSKV_Q4H)->rank);
 }
 
 }  // namespace

@@ -127,15 +127,14 @@ bool quick_checks(Eval& ev, const std::vector<int32_t>& text, const std::string&
       ev.checks_failed.push_back(at + " never evicted");
     if (c.session_bytes > c.budget && !c.whole)
       ev.checks_failed.push_back(at + " took more bytes than its budget");
-    // At equal bytes a smaller dtype holds more tokens: f32 < f16 < q8 < k8v4 < q4.
-    static const int kRank[] = {0, 1, 2, 4, 3};
+    // At equal bytes a smaller dtype holds more tokens: f32 < f16 < q8 < k8v4 < q4 = q4h.
     std::string pol, other_pol;
     amskv_dtype dt, other_dt;
     split_dtype(c.policy, c.dtype, &pol, &dt);
     for (const Cell& d : ev.cells) {
       split_dtype(d.policy, d.dtype, &other_pol, &other_dt);
       if (d.failed || c.whole || d.whole || other_pol != pol || d.budget_label != c.budget_label ||
-          kRank[d.dtype] <= kRank[c.dtype])
+          dtype_look(d.dtype)->rank <= dtype_look(c.dtype)->rank)
         continue;
       if (!(d.capacity > c.capacity))
         ev.checks_failed.push_back(d.policy + " holds " + std::to_string(d.capacity) +

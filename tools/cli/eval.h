@@ -46,6 +46,17 @@ struct Options {
 bool split_dtype(const std::string& label, amskv_dtype ref, std::string* policy,
                  amskv_dtype* dtype);
 
+// What eval needs to know of each KV dtype, one row per amskv_dtype in enum order: its rank
+// by bytes an element (fewer bytes, higher rank; equal bytes, equal rank: at equal bytes a
+// higher rank holds more tokens) and its dash pattern in the frontier plot. NULL for a value
+// that is not a dtype.
+struct DtypeLook {
+  int rank;
+  const char* dash;
+};
+const DtypeLook* dtype_look(amskv_dtype dtype);
+int dtype_look_count();
+
 // ---------------------------------------------------------------- inputs (eval_tasks.cpp)
 
 // Default data, those found on this machine: the texts of ppl and agree (two of prose, two of

@@ -74,8 +74,7 @@ std::string frontier(const Eval& ev, const std::string& title, const std::string
     svg::Series s;
     s.name = label;
     s.color = svg::palette((int)(it - policies.begin()));
-    static const char* const kDash[] = {"1 3", "", "6 3", "10 3 2 3", "2 2"};  // by amskv_dtype
-    s.dash = kDash[dt];
+    s.dash = dtype_look(dt)->dash;
     const Cell* whole = nullptr;
     for (const Cell& c : ev.cells) {
       if (c.whole && c.dtype == dt && !c.failed) whole = &c;
