@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "arch/kernels.h"
+#include "arch/parallel.h"
 #include "arch/rope.h"
 #include "runtime/model/matmul.h"
 
@@ -318,7 +319,7 @@ amskv_config llama_session_config(const LlamaModel& m, amskv_dtype kv_dtype, con
 size_t llama_context_bytes(const LlamaContext& c) {
   size_t floats = 0;
   for (const std::vector<float>* v :
-       {&c.x, &c.xb, &c.q, &c.k, &c.v, &c.att, &c.hb, &c.hb2, &c.rope, &c.logits, &c.last})
+       {&c.x, &c.xb, &c.q, &c.k, &c.v, &c.att, &c.hb, &c.hb2, &c.rope, &c.logits, &c.last, &c.nats})
     floats += v->capacity();
   return floats * 4 + c.xq.q.capacity() * 2 + (c.xq.d.capacity() + c.xq.s.capacity()) * 4 +
          c.xq.lo.capacity() + c.xq.hi.capacity() + onednn_plan_bytes(c.xq.dnn);
@@ -386,6 +387,7 @@ bool llama_context_init(LlamaContext* c, const LlamaModel& m, const LlamaParams&
   c->have_last = false;
   c->logits.assign(c->surprisal ? B * hp.n_vocab : 0, 0.f);
   c->last.assign(c->surprisal ? (size_t)hp.n_vocab : 0, 0.f);
+  c->nats.assign(B, 0.f);
   const size_t k_max = std::max({(size_t)hp.n_embd, q_dim, (size_t)hp.n_ff});
   matmul_scratch_init(&c->xq, (int)B, (int)k_max);
   return true;
@@ -395,23 +397,16 @@ namespace {
 
 enum class Mode { kPrefill, kDecode, kDecodeMany };
 
-// s's session takes the surprisal of `token` at `pos`: -log softmax(prev)[token], prev the
-// V logits that predicted it (null for a first token: 0).
-bool give_surprisal(LlamaContext& s, int32_t pos, int32_t token, const float* prev, size_t V) {
-  double nats = 0;
-  if (prev) {
-    float mx = prev[0];
-    for (size_t i = 1; i < V; ++i) mx = prev[i] > mx ? prev[i] : mx;
-    double sum = 0;
-    for (size_t i = 0; i < V; ++i) sum += std::exp((double)(prev[i] - mx));
-    nats = std::max(0.0, mx + std::log(sum) - prev[token]);
-  }
-  const amskv_status st = amskv_set_surprisal(s.kv, pos, (float)nats);
-  if (st == AMSKV_OK) return true;
-  s.status = st;
-  s.error = std::string("surprisal: ") + amskv_last_error(s.kv);
-  s.broken = true;  // the token is in the cache already
-  return false;
+// -log softmax(prev)[token], prev the V logits that predicted `token` (null for a first
+// token: 0). Overwrites prev with its softmax (the kernel's, vectorised): log(sum) is -log of
+// the softmax at the argmax, whose exp is 1.
+float surprisal_nats(float* prev, size_t V, int32_t token, const Kernels& kern) {
+  if (!prev) return 0.f;
+  size_t top = 0;
+  for (size_t i = 1; i < V; ++i) top = prev[i] > prev[top] ? i : top;
+  const double gap = (double)prev[top] - (double)prev[token];
+  kern.softmax(prev, (int)V);
+  return (float)std::max(0.0, gap - std::log((double)prev[top]));
 }
 
 // n <= max_batch tokens through every layer. kPrefill: tokens at c.pos, c.pos + 1, ... with
@@ -552,22 +547,38 @@ bool forward(LlamaContext& c, const int32_t* tokens, int n, Mode mode, float* lo
         return false;
       }
     // Each token's surprisal from the row before it (the previous call's last row for the
-    // first); each sequence keeps its last row for its next token.
-    for (int t = 0; t < n && (every || many); ++t) {
-      LlamaContext& s = every ? c : *seqs[t];
-      if (!s.surprisal) continue;
-      const float* prev = every && t > 0 ? rows_out + (t - 1) * V
-                          : s.have_last  ? s.last.data()
-                                         : nullptr;
-      if (!give_surprisal(s, every ? pos0 + t : s.pos - 1, tokens[t], prev, V)) {
-        if (&s != &c) c.error = s.error;
-        return false;
+    // first), the tokens' rows on every thread, given to the sessions in order; each
+    // sequence keeps its last row for its next token.
+    if (every || many) {
+      parallel_for(nt, n, [&](int t, int) {
+        LlamaContext& s = every ? c : *seqs[t];
+        if (!s.surprisal) return;
+        float* prev = every && t > 0 ? rows_out + (t - 1) * V
+                      : s.have_last  ? s.last.data()
+                                     : nullptr;
+        c.nats[t] = surprisal_nats(prev, V, tokens[t], *kern);
+      });
+      // A session that refuses one breaks alone: the others still take theirs and their rows.
+      bool given = true;
+      for (int t = 0; t < n; ++t) {
+        LlamaContext& s = every ? c : *seqs[t];
+        if (!s.surprisal || s.broken) continue;
+        const amskv_status st = amskv_set_surprisal(s.kv, every ? pos0 + t : s.pos - 1, c.nats[t]);
+        if (st != AMSKV_OK) {
+          s.status = st;
+          s.error = std::string("surprisal: ") + amskv_last_error(s.kv);
+          s.broken = true;  // the token is in the cache already
+          if (given && &s != &c) c.error = s.error;
+          given = false;
+          continue;
+        }
+        if (many || t == n - 1) {
+          const float* row = rows_out + t * V;
+          std::copy(row, row + V, s.last.begin());
+          s.have_last = true;
+        }
       }
-      if (many || t == n - 1) {
-        const float* row = rows_out + t * V;
-        std::copy(row, row + V, s.last.begin());
-        s.have_last = true;
-      }
+      if (!given) return false;
     }
     if (every && logits) std::copy(rows_out + (n - 1) * V, rows_out + n * V, logits);
     c.output_seconds +=

@@ -128,10 +128,11 @@ struct LlamaContext {
   MatmulScratch xq;         // the input of a matrix product quantized to 16 bits
   // With a policy that reads surprisals (amskv_uses_surprisal) every call computes every
   // token's logits and gives the session each token's surprisal: `logits` [max_batch][n_vocab]
-  // holds a call's rows, `last` [n_vocab] the row that predicts the next token.
+  // holds a call's rows, `last` [n_vocab] the row that predicts the next token, `nats`
+  // [max_batch] a call's surprisals (of the sequences it decodes, with llama_decode_many).
   bool surprisal = false;
   bool have_last = false;
-  std::vector<float> logits, last;
+  std::vector<float> logits, last, nats;
   double output_seconds = 0;  // spent in the output layer (final norm and logits), all calls
 
   LlamaContext() = default;
