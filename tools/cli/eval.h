@@ -55,7 +55,6 @@ struct DtypeLook {
   const char* dash;
 };
 const DtypeLook* dtype_look(amskv_dtype dtype);
-int dtype_look_count();
 
 // ---------------------------------------------------------------- inputs (eval_tasks.cpp)
 

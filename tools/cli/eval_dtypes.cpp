@@ -19,9 +19,6 @@ constexpr int kLookCount = (int)(sizeof kLooks / sizeof *kLooks);
 const DtypeLook* dtype_look(amskv_dtype dtype) {
   return dtype >= 0 && dtype < kLookCount ? &kLooks[dtype] : nullptr;
 }
-int dtype_look_count() {
-  return kLookCount;
-}
 
 }  // namespace eval
 }  // namespace amskv
