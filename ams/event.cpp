@@ -122,6 +122,15 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
                          p.keep_last, kept, ws);
       return;
     }
+    if (p.score_min > 0.f) {
+      const MustKeep must = ams_must_keep(keep, p.n_sink, p.keep_last);
+      int n_high = 0;
+      for (int j = must.n_sink_kept; j < T - must.n_last_kept; ++j) n_high += sel[j] >= p.score_min;
+      topk_select_shared(sel, std::min(n_high, keep - must.count()),
+                         kv_f32(c.kv, ps.ch_window, c.layer, h), T, keep, p.n_sink, p.keep_last,
+                         kept, ws);
+      return;
+    }
     topk_select(sel, T, keep, p.n_sink, p.keep_last, kept, ws);
     return;
   }

@@ -186,6 +186,34 @@ TEST(EventDriver, SurprisalKeepsTheSurprisingTokensAndTheirNeighbours) {
   EXPECT_EQ(ch[7], 9.f);
 }
 
+TEST(EventDriver, ScoreMinGivesTheScorersHighTokensFirstAndAttentionTheRest) {
+  // The surprisal test's peaks (21 tokens score 9 nats with radius 3), and the last queries
+  // attend to positions 50..52 only. Plain surprisal fills the 3 slots left of the 24 with the
+  // next highest surprisals (85..87); with score_min=5 only the peaks are the scorer's, and
+  // the window's attention fills the rest.
+  for (const char* policy : {"surprisal,radius=3", "surprisal,radius=3,score_min=5"}) {
+    Rig r(policy, 120, 60);
+    r.fill(
+        120, [](int) { return 1.f; }, [](int, int j) { return j >= 50 && j < 53 ? 1.f : 0.01f; });
+    const int peaks[] = {20, 45, 70};
+    for (int t = 0; t < 120; ++t) {
+      float nats = 0.1f + 0.001f * (float)t;
+      for (int p : peaks) nats = t == p ? 9.f : nats;
+      policy_set_surprisal(r.ps, r.kv, 0, r.layers[0], 100 + t, nats);
+    }
+    policy_event(r.ps, r.kv, 0, r.layers[0]);
+    const bool split = std::string(policy).find("score_min") != std::string::npos;
+    std::vector<int32_t> want;
+    for (int t = 0; t < 4; ++t) want.push_back(100 + t);
+    for (int p : peaks)
+      for (int t = p - 3; t <= p + 3; ++t) want.push_back(100 + t);
+    for (int t = split ? 50 : 85; t < (split ? 53 : 88); ++t) want.push_back(100 + t);
+    for (int t = 88; t < 120; ++t) want.push_back(100 + t);
+    std::sort(want.begin(), want.end());
+    for (int h = 0; h < kKV; ++h) EXPECT_EQ(r.positions(h), want) << policy << " h " << h;
+  }
+}
+
 TEST(EventDriver, StreamingKeepsSinksAndTheMostRecent) {
   Rig r("streaming,n_sink=3", 100, 36);
   r.fill(
