@@ -99,6 +99,71 @@ void pool_chunks(const Policy& p, const int32_t* pos, int T, float* sel) {
   }
 }
 
+// score_min=t: the tokens between the must-keep ones that score at least t, at most `room`
+// of them (the best), ascending into high; returns how many.
+int high_tokens(const Policy& p, const float* sel, int T, int keep, int room, int32_t* high) {
+  const MustKeep must = ams_must_keep(keep, p.n_sink, p.keep_last);
+  int n = 0;
+  for (int j = must.n_sink_kept; j < T - must.n_last_kept; ++j)
+    if (sel[j] >= p.score_min) high[n++] = j;
+  if (n > room) {
+    std::nth_element(high, high + room, high + n, [&](int32_t a, int32_t b) {
+      return sel[a] > sel[b] || (sel[a] == sel[b] && a < b);
+    });
+    std::sort(high, high + room);
+    n = room;
+  }
+  return n;
+}
+
+// AMS with score_min: the high tokens are kept first; AMS runs over the others (their window
+// row, scores and credit gathered to the front) with the rest of the budget, and its kept
+// set, regions and credit are mapped back and merged with them. mass_ws: [T] floats (the
+// gathered window row, then the high tokens' credit at its end).
+void ams_with_high(const PolicyState& ps, const float* win, float* sel, float* credit, int T,
+                   int keep, const int32_t* high, int n_high, float* mass_ws, int32_t* kept,
+                   char* ws, size_t ws_bytes, AmsTrace* trace) {
+  const int n = T - n_high, k = keep - n_high;
+  float* hc = mass_ws + n;
+  for (int j = 0, b = 0, o = 0; j < T; ++j) {
+    if (b < n_high && high[b] == j) {
+      if (credit) hc[b] = credit[j];
+      ++b;
+      continue;
+    }
+    mass_ws[o] = win[j];
+    sel[o] = sel[j];
+    if (credit) credit[o] = credit[j];
+    ++o;
+  }
+  ams_select(ps.p.ams, mass_ws, sel, credit, n, k, kept, ws, ws_bytes, trace);
+  // Gathered index c is the c-th position that is not high.
+  auto to_position = [&](int32_t* idx, int m) {
+    for (int j = 0, b = 0; j < m; ++j) {
+      int o = idx[j] + b;
+      while (b < n_high && high[b] <= o) ++b, ++o;
+      idx[j] = o;
+    }
+  };
+  to_position(kept, k);
+  const int n_segs = std::min(trace->n_segs, trace->capacity);
+  to_position(trace->seg_start, n_segs);
+  for (int i = 0; i < n_segs; ++i)
+    trace->seg_len[i] = ams_segment_length(trace->seg_start, n_segs, T, i);
+  for (int i = keep - 1, a = k - 1, b = n_high - 1; b >= 0; --i) {
+    if (a >= 0 && kept[a] > high[b]) {
+      kept[i] = kept[a];
+      if (credit) credit[i] = credit[a];
+      --a;
+    } else {
+      kept[i] = high[b];
+      if (credit) credit[i] = hc[b];
+      --b;
+    }
+  }
+  trace->n_wiped = ams_count_wiped(trace->seg_start, n_segs, T, kept, keep);
+}
+
 // The kept set of head h: streaming, or the scorer's scores through global top-k or AMS.
 void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* slot, int32_t* kept,
                  AmsTrace* trace) {
@@ -123,12 +188,10 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
       return;
     }
     if (p.score_min > 0.f) {
-      const MustKeep must = ams_must_keep(keep, p.n_sink, p.keep_last);
-      int n_high = 0;
-      for (int j = must.n_sink_kept; j < T - must.n_last_kept; ++j) n_high += sel[j] >= p.score_min;
-      topk_select_shared(sel, std::min(n_high, keep - must.count()),
-                         kv_f32(c.kv, ps.ch_window, c.layer, h), T, keep, p.n_sink, p.keep_last,
-                         kept, ws);
+      const int room = keep - ams_must_keep(keep, p.n_sink, p.keep_last).count();
+      const int n_high = high_tokens(p, sel, T, keep, room, span<int32_t>(ps, slot, kSeg));
+      topk_select_shared(sel, n_high, kv_f32(c.kv, ps.ch_window, c.layer, h), T, keep, p.n_sink,
+                         p.keep_last, kept, ws);
       return;
     }
     topk_select(sel, T, keep, p.n_sink, p.keep_last, kept, ws);
@@ -160,6 +223,14 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
       if (credit) credit[head + k + j] = credit[T - tail + j];
     }
     for (int i = 0; i < std::min(trace->n_segs, trace->capacity); ++i) trace->seg_start[i] += head;
+    return;
+  }
+  if (p.score_min > 0.f) {
+    int32_t* high = span<int32_t>(ps, slot, kSeg);
+    const int room = keep - ams_must_keep(keep, p.n_sink, p.keep_last).count();
+    const int n_high = high_tokens(p, sel, T, keep, room, high);
+    ams_with_high(ps, win, sel, credit, T, keep, high, n_high, span<float>(ps, slot, kMass), kept,
+                  ws, ws_bytes, trace);
     return;
   }
   ams_select(p.ams, win, sel, credit, T, keep, kept, ws, ws_bytes, trace);

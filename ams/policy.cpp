@@ -76,7 +76,7 @@ const Option kOptions[] = {
     // Under AMS a chunk's shared score can leave a region without a token (docs/results.md).
     AMSKV_OPT("chunk", kTopKOnly, 'i', 0, 4096, chunk),
     AMSKV_OPT("attn_share", kTopKOnly, 'f', 0, 1, attn_share),
-    AMSKV_OPT("score_min", kTopKOnly, 'f', 0, 1e30, score_min),
+    AMSKV_OPT("score_min", kScored, 'f', 0, 1e30, score_min),
     AMSKV_OPT("global_head", kAmsOnly, 'b', 0, 1, global_head),
     AMSKV_OPT("apart", kAmsOnly, 'b', 0, 1, apart),
     AMSKV_OPT("scorer_mass", kAmsOnly, 'f', 0, 1, scorer_mass),
@@ -242,6 +242,10 @@ bool policy_parse(const char* text, Policy* out, char* err) {
   if (p.ams.max_seg_len < p.ams.min_seg_len) {
     format_error(err, "policy option max_seg_len (%d) must be >= min_seg_len (%d)",
                  p.ams.max_seg_len, p.ams.min_seg_len);
+    return false;
+  }
+  if (p.apart && p.score_min > 0.f) {
+    format_error(err, "policy options apart and score_min do not go together: give one");
     return false;
   }
   if (p.attn_share > 0.f && p.score_min > 0.f) {

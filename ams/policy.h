@@ -39,9 +39,10 @@ struct Policy {
   float attn_share;      // global top-k: 0 (reference) the scorer picks every token beyond the
                          // must-keep ones; f: a share f of them goes to the tokens the
                          // evidence window attends most, the scorer picks the rest
-  float score_min;       // global top-k: 0 (reference) off; t > 0: the scorer picks only the
-                         // tokens it scores at least t (best first), the tokens the evidence
-                         // window attends most fill the rest
+  float score_min;       // 0 (reference) off; t > 0: the tokens the scorer scores at least t
+                         // are kept first (the best, if more than the slots); then global
+                         // top-k fills the rest with the tokens the evidence window attends
+                         // most, AMS shares the rest over the other tokens
   int radius;            // surprisal scorer: positions on each side a surprise covers
   uint64_t seed;         // random scorer
   amskv_ams_params ams;  // AMS parameters (n_sink / always_keep_last mirror the above)

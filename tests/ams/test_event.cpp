@@ -214,6 +214,63 @@ TEST(EventDriver, ScoreMinGivesTheScorersHighTokensFirstAndAttentionTheRest) {
   }
 }
 
+// Surprisals of 9 nats at `peaks`, low and slowly rising elsewhere, as amskv_set_surprisal
+// would set them; the last queries attend to positions 50..52.
+template <size_t N>
+void fill_peaks(Rig& r, const int (&peaks)[N]) {
+  r.fill(
+      120, [](int) { return 1.f; }, [](int, int j) { return j >= 50 && j < 53 ? 1.f : 0.01f; });
+  for (int t = 0; t < 120; ++t) {
+    float nats = 0.1f + 0.001f * (float)t;
+    for (int p : peaks) nats = t == p ? 9.f : nats;
+    policy_set_surprisal(r.ps, r.kv, 0, r.layers[0], 100 + t, nats);
+  }
+}
+
+TEST(EventDriver, ScoreMinUnderAmsKeepsTheHighTokensAndSharesTheRest) {
+  // Under AMS score_min keeps the 21 high tokens and AMS shares the 3 slots left; the kept
+  // set is the budget, ascending, with the must-keep tokens, and the credit moved with it.
+  for (const char* policy : {"ams:surprisal,radius=3", "ams:surprisal,radius=3,score_min=5"}) {
+    Rig r(policy, 120, 60);
+    const int peaks[] = {20, 45, 70};
+    fill_peaks(r, peaks);
+    policy_event(r.ps, r.kv, 0, r.layers[0]);
+    for (int h = 0; h < kKV; ++h) {
+      const std::vector<int32_t> got = r.positions(h);
+      ASSERT_EQ(got.size(), 60u);
+      EXPECT_TRUE(std::adjacent_find(got.begin(), got.end(), std::greater_equal<int32_t>()) ==
+                  got.end());
+      int held = 0;
+      for (int p : peaks)
+        for (int t = p - 3; t <= p + 3; ++t)
+          held += std::binary_search(got.begin(), got.end(), 100 + t);
+      EXPECT_EQ(held, 21) << policy << " h " << h;
+      for (int t = 0; t < 4; ++t) EXPECT_EQ(got[t], 100 + t);
+      for (int t = 0; t < 32; ++t) EXPECT_EQ(got[60 - 32 + t], 100 + 88 + t);
+      const float* credit = kv_f32(r.kv, r.ps.ch_credit, 0, h);
+      for (int j = 0; j < 60; ++j) EXPECT_TRUE(std::isfinite(credit[j]) && credit[j] >= 0.f);
+    }
+  }
+}
+
+TEST(EventDriver, ScoreMinKeepsTheBestHighTokensWhenTheyAreMoreThanTheSlots) {
+  // Five peaks make 35 high tokens for 24 slots: both selections keep the first 24 of them
+  // (equal scores, so the lower positions), and AMS is left the must-keep tokens alone.
+  for (const char* policy :
+       {"surprisal,radius=3,score_min=5", "ams:surprisal,radius=3,score_min=5"}) {
+    Rig r(policy, 120, 60);
+    const int peaks[] = {15, 30, 45, 60, 75};
+    fill_peaks(r, peaks);
+    policy_event(r.ps, r.kv, 0, r.layers[0]);
+    std::vector<int32_t> want;
+    for (int t = 0; t < 4; ++t) want.push_back(100 + t);
+    for (int p : peaks)
+      for (int t = p - 3; t <= p + 3 && want.size() < 28; ++t) want.push_back(100 + t);
+    for (int t = 88; t < 120; ++t) want.push_back(100 + t);
+    for (int h = 0; h < kKV; ++h) EXPECT_EQ(r.positions(h), want) << policy << " h " << h;
+  }
+}
+
 TEST(EventDriver, StreamingKeepsSinksAndTheMostRecent) {
   Rig r("streaming,n_sink=3", 100, 36);
   r.fill(

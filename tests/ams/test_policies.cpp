@@ -31,6 +31,7 @@ std::vector<std::string> all_policies() {
   p.push_back(std::string(amskv_scorer_at(0)->name) + ",chunk=8");
   p.push_back("surprisal,attn_share=0.5");
   p.push_back("surprisal,score_min=8");
+  p.push_back("ams:surprisal,score_min=8");
   for (int i = 0; i < amskv_scorer_count(); ++i)  // the low-memory statistics
     if (std::string(amskv_scorer_at(i)->evidence) == "queries")
       for (const char* cov : {",cov=diag", ",cov=full"})
@@ -307,7 +308,7 @@ TEST(Policies, OptionsAreCheckedAndDefaultsMatchTheReference) {
              {"tova,chunk=-1", "chunk"},
              {"ams:tova,attn_share=0.5", "no option 'attn_share'"},
              {"surprisal,attn_share=1.5", "attn_share"},
-             {"ams:surprisal,score_min=8", "no option 'score_min'"},
+             {"ams:surprisal,score_min=8,apart=1", "apart and score_min"},
              {"surprisal,score_min=-1", "score_min"},
              {"surprisal,attn_share=0.5,score_min=8", "attn_share or score_min"},
              {"surprisal,scorer_mass=0.5", "no option 'scorer_mass'"},

@@ -48,6 +48,7 @@ const char* const kPolicies[] = {"full",
                                  "surprisal,radius=2",
                                  "surprisal,attn_share=0.5",
                                  "surprisal,score_min=8",
+                                 "ams:surprisal,score_min=8",
                                  "ams:surprisal,scorer_mass=0.5"};
 
 }  // namespace

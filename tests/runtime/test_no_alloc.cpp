@@ -54,6 +54,7 @@ TEST(NoAlloc, AttendPrefillAndEvictionAllocateNothing) {
   names.push_back(std::string(amskv_scorer_at(0)->name) + ",chunk=8");
   names.push_back("surprisal,attn_share=0.5");
   names.push_back("surprisal,score_min=8");
+  names.push_back("ams:surprisal,score_min=8");
   names.push_back("ams:surprisal,scorer_mass=0.5");
   int i = 0;
   for (const std::string& name : names) {
