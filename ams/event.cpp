@@ -99,13 +99,18 @@ void pool_chunks(const Policy& p, const int32_t* pos, int T, float* sel) {
   }
 }
 
-// score_min=t: the tokens between the must-keep ones that score at least t, at most `room`
-// of them (the best), ascending into high; returns how many.
-int high_tokens(const Policy& p, const float* sel, int T, int keep, int room, int32_t* high) {
+// score_min=t: how many tokens between the must-keep ones score at least t, at most the
+// slots beyond the must-keep ones; with `high`, those tokens (the best of them) ascending.
+int high_tokens(const Policy& p, const float* sel, int T, int keep, int32_t* high) {
   const MustKeep must = ams_must_keep(keep, p.n_sink, p.keep_last);
+  const int room = keep - must.count();
   int n = 0;
   for (int j = must.n_sink_kept; j < T - must.n_last_kept; ++j)
-    if (sel[j] >= p.score_min) high[n++] = j;
+    if (sel[j] >= p.score_min) {
+      if (high) high[n] = j;
+      ++n;
+    }
+  if (!high) return std::min(n, room);
   if (n > room) {
     std::nth_element(high, high + room, high + n, [&](int32_t a, int32_t b) {
       return sel[a] > sel[b] || (sel[a] == sel[b] && a < b);
@@ -188,8 +193,8 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
       return;
     }
     if (p.score_min > 0.f) {
-      const int room = keep - ams_must_keep(keep, p.n_sink, p.keep_last).count();
-      const int n_high = high_tokens(p, sel, T, keep, room, span<int32_t>(ps, slot, kSeg));
+      // topk_select_shared takes the best n_high scores first: the high tokens.
+      const int n_high = high_tokens(p, sel, T, keep, nullptr);
       topk_select_shared(sel, n_high, kv_f32(c.kv, ps.ch_window, c.layer, h), T, keep, p.n_sink,
                          p.keep_last, kept, ws);
       return;
@@ -227,8 +232,7 @@ void select_head(const PolicyState& ps, const ScorerCtx& c, int h, int T, char* 
   }
   if (p.score_min > 0.f) {
     int32_t* high = span<int32_t>(ps, slot, kSeg);
-    const int room = keep - ams_must_keep(keep, p.n_sink, p.keep_last).count();
-    const int n_high = high_tokens(p, sel, T, keep, room, high);
+    const int n_high = high_tokens(p, sel, T, keep, high);
     ams_with_high(ps, win, sel, credit, T, keep, high, n_high, span<float>(ps, slot, kMass), kept,
                   ws, ws_bytes, trace);
     return;
